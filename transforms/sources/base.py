@@ -1,0 +1,41 @@
+"""What every source adapter declares: its file format, and its pure transform.
+
+The I/O layer (`flows/`) reads the delivered file according to the adapter's
+`SourceFormat` into all-string columns (one per header column, in contract
+order, plus `source_row`), and hands that LazyFrame to the adapter's
+`to_canonical`. The adapter never touches a file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import polars as pl
+
+from transforms.canonical import DeliveryContext
+
+
+@dataclass(frozen=True)
+class SourceFormat:
+    """How one system's delivery file is written, exactly as the contract says."""
+
+    system: str
+    file_name: str
+    kind: Literal["csv", "ndjson"]
+    encoding: Literal["utf-8", "utf-8-sig", "cp1252"]
+    """`utf-8-sig`: UTF-8 that starts with a byte-order mark (required)."""
+    columns: tuple[str, ...]
+    """The header, in order. For NDJSON: the single column `line`, one JSON object each."""
+    delimiter: str = ","
+    quote: str = '"'
+
+
+class SourceAdapter(Protocol):
+    """A module in `transforms.sources` that reads one system's format."""
+
+    FORMAT: SourceFormat
+
+    def to_canonical(self, raw: pl.LazyFrame, context: DeliveryContext) -> pl.LazyFrame:
+        """All-string raw rows -> canonical columns plus `error` (null when valid)."""
+        ...
