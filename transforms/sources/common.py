@@ -209,7 +209,8 @@ def finish_records(
         (pl.col("info_type").is_null(), "missing information type"),
         (pl.col("documented_at").is_null(), "unreadable documentation time"),
         (
-            pl.col("documented_date") > pl.lit(context.business_date),
+            # An unreadable date is reported as such above, not also as "after".
+            (pl.col("documented_date") > pl.lit(context.business_date)).fill_null(False),
             "documentation date after the delivery's business date",
         ),
         (pl.col("signed").is_null(), "unreadable signed flag"),
