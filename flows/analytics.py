@@ -1,0 +1,50 @@
+"""The analysts' database: rebuilt from the warehouse by every run, no personal data.
+
+Built into a temporary file and renamed over the old one, so analysts never
+open a half-built database, and a crash leaves yesterday's in place.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+
+from flows.config import pseudonym_key
+from flows.sql import load_sql
+
+_TABLES = (
+    "analytics/record_visibility",
+    "analytics/deliveries",
+    "analytics/quarantine_summary",
+    "analytics/runs",
+    "analytics/decision_changes",
+)
+
+
+def rebuild(warehouse: Path, analytics: Path) -> None:
+    """Write a fresh analytics.duckdb from the warehouse's latest state."""
+    key = pseudonym_key()
+    temporary = analytics.with_name(f".{analytics.name}.building")
+    temporary.unlink(missing_ok=True)
+    analytics.parent.mkdir(parents=True, exist_ok=True)
+    connection = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        connection.execute(f"ATTACH '{_quoted(str(temporary))}' AS analytics")
+        for name in _TABLES:
+            statement = load_sql(name)
+            connection.execute(statement, {"key": key} if "$key" in statement else None)
+        for view in load_sql("analytics/views").split(";"):
+            if view.strip():
+                connection.execute(view)
+        connection.execute("DETACH analytics")
+    finally:
+        connection.close()
+    # Analysts may read it: readable by the job's group, never world-readable.
+    os.chmod(temporary, 0o640)
+    os.replace(temporary, analytics)
+
+
+def _quoted(value: str) -> str:
+    return value.replace("'", "''")

@@ -1,0 +1,214 @@
+"""The `jvn` command: run the nightly job, make sample inboxes, explain, report, diff.
+
+Exit status (interfaces.md): 0 published; 3 published with rejected deliveries;
+1 failed (nothing published, previous feed untouched); 2 bad arguments or
+configuration, with a one-line message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flows.config import ConfigError, pseudonym_key
+from transforms.canonical import LOCAL_TIME_ZONE
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_REJECTED = 0, 1, 2, 3
+
+DEFAULT_INBOX = Path("data/inbox")
+DEFAULT_WAREHOUSE = Path("data/warehouse.duckdb")
+DEFAULT_ANALYTICS = Path("data/analytics.duckdb")
+DEFAULT_FEED = Path("data/feed")
+
+
+def today_in_stockholm() -> date:
+    """The business date a run defaults to: today on a Swedish wall calendar."""
+    return datetime.now(ZoneInfo(LOCAL_TIME_ZONE)).date()
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but bad arguments exit 2 with one line (no usage dump)."""
+
+    def error(self, message: str) -> Any:
+        self.exit(EXIT_CONFIG, f"jvn: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from transforms.rules import default_rules_path
+
+    parser = _Parser(prog="jvn", description=__doc__.splitlines()[0] if __doc__ else None)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def storage(sub: argparse.ArgumentParser, *, inbox: bool = True) -> None:
+        if inbox:
+            sub.add_argument("--inbox", type=Path, default=DEFAULT_INBOX)
+        sub.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+        sub.add_argument("--analytics", type=Path, default=DEFAULT_ANALYTICS)
+        sub.add_argument("--feed", type=Path, default=DEFAULT_FEED)
+        sub.add_argument("--rules", type=Path, default=default_rules_path())
+
+    run = commands.add_parser("run", help="load, decide, validate, publish (the nightly job)")
+    run.add_argument("--as-of", type=_date, default=None, help="business date (default: today)")
+    storage(run)
+    run.add_argument("--partitions", type=_positive, default=16,
+                     help="patient partitions = feed files (default 16)")
+    run.add_argument("--keep-snapshots", type=_positive, default=7)
+    run.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    sample = commands.add_parser("sample", help="write a synthetic contract-conformant inbox")
+    sample.add_argument("--out", type=Path, default=DEFAULT_INBOX)
+    sample.add_argument("--records", type=_positive, default=5000)
+    sample.add_argument("--seed", type=int, default=1177)
+    sample.add_argument("--days", type=_positive, default=5)
+    sample.add_argument("--end-date", type=_date, default=date(2026, 11, 25))
+    sample.add_argument("--no-bad-rows", action="store_true")
+    sample.add_argument("--bad-deliveries", action="store_true",
+                        help="also write deliveries that must be rejected")
+
+    explain = commands.add_parser("explain", help="why a record is or is not shown")
+    explain.add_argument("record_id")
+    explain.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+    explain.add_argument("--rules", type=Path, default=default_rules_path())
+    explain.add_argument("--as-of", type=_date, default=None,
+                         help="business date to explain for (default: the latest run's)")
+
+    stats = commands.add_parser("stats", help="the latest run's visibility figures")
+    stats.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+    stats.add_argument("--by", choices=["system", "reason", "type", "unit"], default="system")
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `jvn` console script."""
+    arguments = build_parser().parse_args(argv)
+    try:
+        if arguments.command == "run":
+            return command_run(arguments)
+        if arguments.command == "sample":
+            return command_sample(arguments)
+        if arguments.command == "explain":
+            from flows.reports import explain
+
+            return explain(arguments.warehouse, arguments.rules, arguments.record_id,
+                           arguments.as_of)
+        if arguments.command == "stats":
+            from flows.reports import stats
+
+            return stats(arguments.warehouse, arguments.by)
+    except ConfigError as error:
+        print(f"jvn: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    raise AssertionError(f"unhandled command {arguments.command}")
+
+
+def command_run(arguments: argparse.Namespace) -> int:
+    """`jvn run`: check configuration first (exit 2), then run the flow."""
+    from flows.feed import FeedError, live_snapshot
+    from flows.lock import RunLock, RunLocked
+    from transforms.rules import RuleFileError, load_rules
+
+    as_of = arguments.as_of or today_in_stockholm()
+    try:
+        load_rules(arguments.rules)
+    except RuleFileError as error:
+        raise ConfigError(str(error)) from None
+    pseudonym_key()
+    try:
+        live = live_snapshot(arguments.feed)
+    except FeedError as error:
+        raise ConfigError(str(error)) from None
+    if live is not None and as_of < live.as_of:
+        raise ConfigError(
+            f"the live feed in {arguments.feed} is for {live.as_of}; a run for the earlier "
+            f"date {as_of} would take it back in time. Publish it elsewhere with --feed DIR."
+        )
+    try:
+        with RunLock(arguments.warehouse):
+            return _run_flow(arguments, as_of)
+    except RunLocked as error:
+        print(f"jvn: {error}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _run_flow(arguments: argparse.Namespace, as_of: date) -> int:
+    from flows.nightly import RunFailed, nightly_run
+
+    try:
+        summary = nightly_run(
+            as_of=as_of,
+            inbox=str(arguments.inbox),
+            warehouse=str(arguments.warehouse),
+            analytics_db=str(arguments.analytics),
+            feed_dir=str(arguments.feed),
+            rules=str(arguments.rules),
+            partitions=arguments.partitions,
+            keep_snapshots=arguments.keep_snapshots,
+        )
+    except RunFailed as error:
+        print(f"jvn: run failed, nothing published, the previous feed stays live: {error}",
+              file=sys.stderr)
+        return EXIT_FAILED
+    if arguments.json:
+        print(json.dumps(summary, indent=2, sort_keys=True, default=str))
+    else:
+        from flows.reports import print_run_summary
+
+        print_run_summary(summary)
+    if summary["deliveries_rejected"]:
+        for rejected in summary["deliveries_rejected"]:
+            print(f"jvn: delivery {rejected['delivery']} rejected: {rejected['error']}",
+                  file=sys.stderr)
+        return EXIT_REJECTED
+    return EXIT_OK
+
+
+def command_sample(arguments: argparse.Namespace) -> int:
+    """`jvn sample`: write a synthetic inbox."""
+    from flows.sample import generate_inbox
+
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr)
+
+    summary = generate_inbox(
+        arguments.out,
+        records=arguments.records,
+        seed=arguments.seed,
+        days=arguments.days,
+        end_date=arguments.end_date,
+        bad_rows=not arguments.no_bad_rows,
+        bad_deliveries=arguments.bad_deliveries,
+        progress=progress,
+    )
+    print(
+        f"wrote {len(summary.deliveries)} deliveries, {summary.rows_written} rows "
+        f"({summary.bad_rows} deliberately bad) to {arguments.out}"
+    )
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

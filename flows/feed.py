@@ -1,0 +1,197 @@
+"""The portal feed: publishing a snapshot and swapping `CURRENT` atomically.
+
+One function owns "publish a snapshot": it takes finished Parquet files from a
+staging folder, checksums them, writes the manifest, makes the folder durable,
+and only then replaces `CURRENT` (write a new file, fsync, rename over the old,
+fsync the folder). A reader therefore sees the old snapshot or the new one,
+never half of one, and a crash at any point leaves the previous feed live.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from flows.warehouse import private_dir
+
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+_STAGING_PREFIX = ".staging-"
+
+FEED_COLUMNS: tuple[str, ...] = (
+    "record_id",
+    "source_system",
+    "record_version",
+    "patient_id",
+    "care_unit_hsa_id",
+    "care_unit_name",
+    "info_type",
+    "documented_at",
+    "documented_date",
+    "signed",
+    "title",
+    "content",
+    "rules_version",
+)
+"""The portal's columns, in order (interfaces.md)."""
+
+
+class FeedError(Exception):
+    """The feed folder is not in a state the job can publish to."""
+
+
+@dataclass(frozen=True)
+class LiveSnapshot:
+    """The snapshot `CURRENT` names, as its manifest describes it."""
+
+    name: str
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def as_of(self) -> date:
+        return date.fromisoformat(self.manifest["as_of"])
+
+
+def live_snapshot(feed_dir: Path) -> LiveSnapshot | None:
+    """The live snapshot, or None when nothing was ever published."""
+    current = feed_dir / CURRENT
+    if not current.is_file():
+        return None
+    name = current.read_text(encoding="utf-8").strip()
+    path = feed_dir / name
+    manifest_path = path / MANIFEST
+    if not name or "/" in name or not manifest_path.is_file():
+        raise FeedError(f"{current} names {name!r}, which is not a complete snapshot")
+    return LiveSnapshot(name, path, json.loads(manifest_path.read_text(encoding="utf-8")))
+
+
+def staging_dir(feed_dir: Path, snapshot_name: str) -> Path:
+    """A fresh folder to write a snapshot's Parquet files into before publishing."""
+    private_dir(feed_dir)
+    path = feed_dir / f"{_STAGING_PREFIX}{snapshot_name}"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(mode=0o700)
+    return path
+
+
+def clean_stale_staging(feed_dir: Path) -> list[str]:
+    """Remove half-written snapshots a killed run left behind; returns their names."""
+    if not feed_dir.is_dir():
+        return []
+    removed = []
+    for path in feed_dir.iterdir():
+        if path.name.startswith(_STAGING_PREFIX) or path.name.startswith(f".{CURRENT}."):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return removed
+
+
+def publish_snapshot(
+    feed_dir: Path,
+    staged: Path,
+    snapshot_name: str,
+    manifest_fields: dict[str, Any],
+    *,
+    extra_files: tuple[str, ...] = (),
+) -> Path:
+    """Checksum the staged Parquet files, write the manifest, make it live.
+
+    `staged` holds `*.parquet` (the visible records) and optionally the files
+    named in `extra_files` (listed in the manifest with their checksums too).
+    Returns the published snapshot's folder.
+    """
+    final = feed_dir / snapshot_name
+    if final.exists():
+        raise FeedError(f"snapshot {snapshot_name} already exists; snapshots are never rewritten")
+    files = []
+    rows_total = 0
+    for path in sorted(staged.glob("*.parquet")):
+        rows = pl.scan_parquet(path).select(pl.len()).collect().item()
+        rows_total += int(rows)
+        files.append({"name": path.name, "rows": int(rows), "sha256": _fsync_and_hash(path)})
+    extras = [
+        {"name": name, "sha256": _fsync_and_hash(staged / name)}
+        for name in extra_files
+        if (staged / name).exists()
+    ]
+    manifest = {**manifest_fields, "row_count": rows_total, "files": files, "extra_files": extras}
+    _write_durably(staged / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    _fsync_dir(staged)
+    os.rename(staged, final)
+    _fsync_dir(feed_dir)
+    point_current_at(feed_dir, snapshot_name)
+    return final
+
+
+def point_current_at(feed_dir: Path, snapshot_name: str) -> None:
+    """Atomically make `snapshot_name` the live snapshot."""
+    if not (feed_dir / snapshot_name / MANIFEST).is_file():
+        raise FeedError(f"{snapshot_name} is not a complete snapshot")
+    temporary = feed_dir / f".{CURRENT}.{os.getpid()}"
+    _write_durably(temporary, snapshot_name + "\n")
+    os.replace(temporary, feed_dir / CURRENT)
+    _fsync_dir(feed_dir)
+
+
+def snapshots(feed_dir: Path) -> list[str]:
+    """Complete snapshot folders, oldest first (names sort by business date and run)."""
+    if not feed_dir.is_dir():
+        return []
+    return sorted(
+        path.name
+        for path in feed_dir.iterdir()
+        if path.is_dir() and not path.name.startswith(".") and (path / MANIFEST).is_file()
+    )
+
+
+def prune_snapshots(feed_dir: Path, keep: int) -> list[str]:
+    """Delete all but the newest `keep` snapshots; never the live one."""
+    live = live_snapshot(feed_dir)
+    names = snapshots(feed_dir)
+    doomed = [name for name in names[: max(0, len(names) - keep)] if not live or name != live.name]
+    for name in doomed:
+        shutil.rmtree(feed_dir / name, ignore_errors=True)
+    return doomed
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync_and_hash(path: Path) -> str:
+    with path.open("rb+") as handle:
+        os.fsync(handle.fileno())
+    return file_sha256(path)
+
+
+def _write_durably(path: Path, text: str) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(path, 0o600)
+
+
+def _fsync_dir(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

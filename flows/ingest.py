@@ -1,0 +1,310 @@
+"""Loading one delivery into the warehouse: check, read, adapt, store, all or nothing.
+
+The order is the contract's: the control file is checked first, then the
+bytes' checksum, encoding and header, then the rows are parsed and counted; only
+a delivery that passes all of that is stored, in one transaction, so a crash
+leaves it either wholly loaded or not at all (and a rerun loads it then).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+import polars as pl
+
+from flows import reader
+from flows.inbox import DeliveryFolder, DeliveryRejected, read_control
+from transforms.canonical import BLOCKS_FEED, DeliveryContext
+from transforms.sources.base import SourceFormat
+from transforms.sources.registry import adapter_for
+
+Status = Literal["loaded", "rejected", "duplicate", "already_loaded"]
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """What happened to one delivery folder in this run."""
+
+    label: str
+    feed: str
+    status: Status
+    delivery_id: str | None = None
+    error: str | None = None
+    records_loaded: int = 0
+    rows_quarantined: int = 0
+    newly_recorded: bool = False
+    """False when this exact outcome was already in the warehouse (seen on an earlier run)."""
+
+
+def load_delivery(
+    connection: duckdb.DuckDBPyConnection,
+    delivery: DeliveryFolder,
+    *,
+    run_id: str,
+    work_dir: Path,
+) -> DeliveryOutcome:
+    """Judge and (if it passes) store one delivery. Never raises for bad input."""
+    adapter = adapter_for(delivery.feed)
+    fmt: SourceFormat = adapter.FORMAT
+    data_path = delivery.path / fmt.file_name
+    digest = reader.sha256_of(data_path) if data_path.is_file() else None
+    sha256 = digest.sha256 if digest else None
+
+    def reject(error: str, rows: int | None = None) -> DeliveryOutcome:
+        return _record_rejection(connection, delivery, fmt, sha256, rows, error, run_id)
+
+    try:
+        control = read_control(delivery, fmt)
+    except DeliveryRejected as rejection:
+        return reject(str(rejection))
+    assert sha256 is not None  # read_control checked that the data file exists
+    known = _known_status(connection, delivery, sha256)
+    if known == "loaded":
+        return DeliveryOutcome(delivery.label, delivery.feed, "already_loaded")
+    if known == "other_date":
+        return _record_duplicate(connection, delivery, fmt, sha256, run_id)
+    if sha256 != control.sha256:
+        return reject("checksum mismatch: the data file's sha256 differs from the control file's")
+
+    delivery_work = work_dir / "deliveries" / delivery.feed
+    shutil.rmtree(delivery_work, ignore_errors=True)
+    try:
+        utf8_path = reader.prepare_utf8(data_path, fmt, delivery_work)
+        reader.check_header(utf8_path, fmt)
+        raw = reader.parse_rows(utf8_path, fmt, delivery_work)
+    except reader.DeliveryFileError as error:
+        return reject(str(error))
+    if raw.row_count != control.rows:
+        return reject(
+            f"row count mismatch: the control file says {control.rows}, "
+            f"the file holds {raw.row_count} data rows",
+            rows=raw.row_count,
+        )
+
+    delivery_id = f"{delivery.label}/{sha256[:16]}"
+    context = DeliveryContext(delivery_id, delivery.feed, delivery.business_date)
+    canonical_path = delivery_work / "canonical.parquet"
+    raw_rows = reader.scan_raw(raw, fmt)
+    adapter.to_canonical(raw_rows, context).sink_parquet(canonical_path)
+    bad_rows = pl.scan_parquet(canonical_path).filter(pl.col("error").is_not_null())
+    bad_text_path = delivery_work / "bad_rows_text.parquet"
+    raw_rows.join(bad_rows.select("source_row"), on="source_row", how="semi").select(
+        "source_row", raw_text=reader.raw_text(fmt)
+    ).sink_parquet(bad_text_path)
+    rejects_path = delivery_work / "rejects.parquet"
+    _rejects_with_ids(raw.rejects, fmt).write_parquet(rejects_path)
+
+    is_blocks = delivery.feed == BLOCKS_FEED
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        if is_blocks:
+            connection.execute(
+                "INSERT INTO block_versions BY NAME SELECT * EXCLUDE (error) "
+                "FROM read_parquet($path) WHERE error IS NULL",
+                {"path": str(canonical_path)},
+            )
+            id_column, version_column, patient = "block_id", "block_version", "c.patient_id"
+        else:
+            connection.execute(
+                "INSERT INTO record_versions BY NAME SELECT * EXCLUDE (error) "
+                "FROM read_parquet($path) WHERE error IS NULL",
+                {"path": str(canonical_path)},
+            )
+            id_column, version_column, patient = "record_id", "record_version", "NULL"
+        loaded = _count(connection, canonical_path, "error IS NULL")
+        connection.execute(
+            f"""INSERT INTO quarantine
+                SELECT $delivery_id, $system, c.source_row, c.{id_column}, c.{version_column},
+                       {patient}, c.error, t.raw_text
+                FROM read_parquet($canonical) AS c
+                LEFT JOIN read_parquet($texts) AS t USING (source_row)
+                WHERE c.error IS NOT NULL""",
+            {
+                "delivery_id": delivery_id,
+                "system": delivery.feed,
+                "canonical": str(canonical_path),
+                "texts": str(bad_text_path),
+            },
+        )
+        connection.execute(
+            """INSERT INTO quarantine
+               SELECT $delivery_id, $system, source_row,
+                      CASE WHEN $prefix_ids THEN $system || ':' || record_key ELSE record_key END,
+                      record_version, NULL, error, raw_text
+               FROM read_parquet($path)""",
+            {
+                "delivery_id": delivery_id,
+                "system": delivery.feed,
+                "prefix_ids": not is_blocks,
+                "path": str(rejects_path),
+            },
+        )
+        quarantined = raw.row_count - loaded
+        connection.execute(
+            """INSERT INTO deliveries VALUES ($delivery_id, $system, $business_date, $folder,
+               $file, $sha256, $rows, 'loaded', NULL, nextval('load_seq'), $loaded,
+               $quarantined, $run_id, $now)""",
+            {
+                "delivery_id": delivery_id,
+                "system": delivery.feed,
+                "business_date": delivery.business_date,
+                "folder": delivery.label,
+                "file": fmt.file_name,
+                "sha256": sha256,
+                "rows": raw.row_count,
+                "loaded": loaded,
+                "quarantined": quarantined,
+                "run_id": run_id,
+                "now": datetime.now(UTC),
+            },
+        )
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    finally:
+        shutil.rmtree(delivery_work, ignore_errors=True)
+    return DeliveryOutcome(
+        delivery.label,
+        delivery.feed,
+        "loaded",
+        delivery_id=delivery_id,
+        records_loaded=loaded,
+        rows_quarantined=quarantined,
+        newly_recorded=True,
+    )
+
+
+def _rejects_with_ids(rejects: pl.DataFrame, fmt: SourceFormat) -> pl.DataFrame:
+    """Structural rejects, with the record id and version when they are still readable.
+
+    In every CSV contract the id is the first field and the version the second;
+    NDJSON lines are asked for `id` and `rev`.
+    """
+    if fmt.kind == "ndjson":
+        key = pl.col("raw_text").str.json_path_match("$.id")
+        version = pl.col("raw_text").str.json_path_match("$.rev")
+    else:
+        separator = fmt.delimiter
+        fields = pl.col("raw_text").str.split(separator)
+        plain = f"^[^{_class_escape(separator + fmt.quote)}\\r\\n]+$"
+        first, second = fields.list.get(0, null_on_oob=True), fields.list.get(1, null_on_oob=True)
+        key = pl.when(first.str.contains(plain)).then(first.str.strip_chars())
+        version = pl.when(second.str.contains(plain)).then(second.str.strip_chars())
+    version_number = (
+        pl.when(version.str.contains(r"^\s*[0-9]{1,15}\s*$"))
+        .then(version.str.strip_chars())
+        .cast(pl.Int64, strict=False)
+    )
+    return rejects.select(
+        "source_row",
+        record_key=pl.when(key.str.len_chars() > 0).then(key).cast(pl.String),
+        record_version=pl.when(version_number >= 1).then(version_number),
+        error=pl.col("error"),
+        raw_text=pl.col("raw_text"),
+    )
+
+
+def _class_escape(characters: str) -> str:
+    return "".join("\\" + ch for ch in characters)
+
+
+def _count(connection: duckdb.DuckDBPyConnection, path: Path, condition: str) -> int:
+    row = connection.execute(
+        f"SELECT count(*) FROM read_parquet($path) WHERE {condition}", {"path": str(path)}
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _known_status(
+    connection: duckdb.DuckDBPyConnection, delivery: DeliveryFolder, sha256: str
+) -> str | None:
+    """'loaded' if these bytes were loaded for this date; 'other_date' if for another."""
+    rows = connection.execute(
+        "SELECT business_date FROM deliveries WHERE system = $system AND sha256 = $sha256 "
+        "AND status = 'loaded'",
+        {"system": delivery.feed, "sha256": sha256},
+    ).fetchall()
+    dates = {row[0] for row in rows}
+    if delivery.business_date in dates:
+        return "loaded"
+    return "other_date" if dates else None
+
+
+def _record_rejection(
+    connection: duckdb.DuckDBPyConnection,
+    delivery: DeliveryFolder,
+    fmt: SourceFormat,
+    sha256: str | None,
+    rows: int | None,
+    error: str,
+    run_id: str,
+) -> DeliveryOutcome:
+    """Record a rejection once; seeing the same bytes rejected again adds no row."""
+    error_tag = hashlib.sha256(error.encode()).hexdigest()[:8]
+    delivery_id = f"{delivery.label}/{(sha256 or 'no-data')[:16]}!{error_tag}"
+    inserted = connection.execute(
+        """INSERT INTO deliveries VALUES ($delivery_id, $system, $business_date, $folder, $file,
+           $sha256, $rows, 'rejected', $error, NULL, 0, 0, $run_id, $now)
+           ON CONFLICT DO NOTHING RETURNING delivery_id""",
+        {
+            "delivery_id": delivery_id,
+            "system": delivery.feed,
+            "business_date": delivery.business_date,
+            "folder": delivery.label,
+            "file": fmt.file_name,
+            "sha256": sha256,
+            "rows": rows,
+            "error": error,
+            "run_id": run_id,
+            "now": datetime.now(UTC),
+        },
+    ).fetchall()
+    return DeliveryOutcome(
+        delivery.label,
+        delivery.feed,
+        "rejected",
+        delivery_id=delivery_id,
+        error=error,
+        newly_recorded=bool(inserted),
+    )
+
+
+def _record_duplicate(
+    connection: duckdb.DuckDBPyConnection,
+    delivery: DeliveryFolder,
+    fmt: SourceFormat,
+    sha256: str,
+    run_id: str,
+) -> DeliveryOutcome:
+    """The same bytes were already loaded under another date: recorded, not loaded again."""
+    delivery_id = f"{delivery.label}/{sha256[:16]}!duplicate"
+    inserted = connection.execute(
+        """INSERT INTO deliveries VALUES ($delivery_id, $system, $business_date, $folder, $file,
+           $sha256, NULL, 'duplicate', 'identical to a delivery already loaded for another date',
+           NULL, 0, 0, $run_id, $now)
+           ON CONFLICT DO NOTHING RETURNING delivery_id""",
+        {
+            "delivery_id": delivery_id,
+            "system": delivery.feed,
+            "business_date": delivery.business_date,
+            "folder": delivery.label,
+            "file": fmt.file_name,
+            "sha256": sha256,
+            "run_id": run_id,
+            "now": datetime.now(UTC),
+        },
+    ).fetchall()
+    return DeliveryOutcome(
+        delivery.label,
+        delivery.feed,
+        "duplicate",
+        delivery_id=delivery_id,
+        newly_recorded=bool(inserted),
+    )

@@ -1,0 +1,146 @@
+"""What operators read: the run summary, `jvn stats`, `jvn explain`.
+
+Nothing printed here holds a personnummer or journal text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from flows.config import ConfigError
+from flows.sql import load_sql
+from flows.warehouse import connect
+
+
+def print_run_summary(summary: dict[str, Any]) -> None:
+    """A short, scannable summary of one run."""
+    records, visible = summary["records"], summary["visible"]
+    share = f"{100 * visible / records:.1f} %" if records else "-"
+    print(f"run {summary['run_id']}  as of {summary['as_of']}  rules {summary['rules_version']}")
+    print(f"  status        {summary['status']}  snapshot {summary['snapshot']}")
+    print(
+        f"  deliveries    {summary['deliveries_loaded']} loaded, "
+        f"{summary['deliveries_already_loaded']} already loaded, "
+        f"{len(summary['deliveries_rejected'])} rejected, "
+        f"{summary['deliveries_duplicate']} duplicate"
+    )
+    print(f"  rows          {summary['records_loaded']} loaded, "
+          f"{summary['rows_quarantined']} quarantined")
+    print(f"  records       {records}, visible {visible} ({share})")
+    for reason, count in sorted(summary["reasons"].items(), key=lambda item: -item[1]):
+        print(f"    {reason:<26}{count:>10}")
+    if summary.get("changes"):
+        changes = ", ".join(f"{k} {v}" for k, v in sorted(summary["changes"].items()))
+        print(f"  changes       {changes}")
+    for rejected in summary["deliveries_rejected"]:
+        print(f"  REJECTED      {rejected['delivery']}: {rejected['error']}")
+    for unit in summary["units_exempt_by_name_only"]:
+        print(
+            f"  EXEMPT BY NAME ONLY  {unit['care_unit_hsa_id']} {unit['care_unit_name']!r} "
+            f"({unit['records']} records): add its HSA-id to the rule file"
+        )
+    for code in summary["unknown_codes"]:
+        print(
+            f"  UNKNOWN CODE  {code['source_system']} {code['source_code']!r} "
+            f"({code['records']} records, hidden as 'other')"
+        )
+    for ignored in summary.get("ignored_folders", []):
+        print(f"  IGNORED       {ignored}")
+
+
+def stats(warehouse: Path, by: str) -> int:
+    """`jvn stats`: the latest decisions, counted."""
+    if not warehouse.exists():
+        raise ConfigError(f"no warehouse at {warehouse}: run `jvn run` first")
+    column = {"system": "source_system", "reason": "reason", "type": "info_type",
+              "unit": "care_unit_hsa_id"}[by]
+    with connect(warehouse, read_only=True) as connection:
+        latest = connection.execute(
+            "SELECT run_id, as_of, rules_version FROM runs WHERE status = 'published' "
+            "ORDER BY run_seq DESC LIMIT 1"
+        ).fetchone()
+        if latest is None:
+            raise ConfigError("no published run yet")
+        table = connection.sql(
+            f"SELECT {column} AS {by}, count(*) AS records, "
+            "count(*) FILTER (WHERE visible) AS visible, "
+            "round(100.0 * count(*) FILTER (WHERE visible) / count(*), 1) AS visible_pct "
+            f"FROM decisions GROUP BY ALL ORDER BY {by}"
+        ).pl()
+    print(f"run {latest[0]}  as of {latest[1]}  rules {latest[2]}")
+    _print_table(table)
+    return 0
+
+
+def _print_table(frame: pl.DataFrame) -> None:
+    with pl.Config(tbl_rows=-1, tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True,
+                   tbl_width_chars=160, fmt_str_lengths=60):
+        print(frame)
+
+
+def explain(warehouse: Path, rules_path: Path, record_id: str, as_of: date | None) -> int:
+    """`jvn explain RECORD_ID`: each rule's verdict and the values it used, plus history."""
+    from transforms.decide import decide
+    from transforms.rules import RuleFileError, load_rules
+
+    try:
+        rules = load_rules(rules_path)
+    except RuleFileError as error:
+        raise ConfigError(str(error)) from None
+    if not warehouse.exists():
+        raise ConfigError(f"no warehouse at {warehouse}: run `jvn run` first")
+    with connect(warehouse, read_only=True) as connection:
+        if as_of is None:
+            latest = connection.execute(
+                "SELECT as_of FROM runs WHERE status = 'published' ORDER BY run_seq DESC LIMIT 1"
+            ).fetchone()
+            as_of = latest[0] if latest else None
+        if as_of is None:
+            raise ConfigError("no published run yet; give --as-of")
+        state = connection.sql(
+            f"SELECT * FROM ({load_sql('state/current_records')}) WHERE record_id = $record_id",
+            params={"as_of": as_of, "partitions": 1, "record_id": record_id},
+        ).pl()
+        blocks = connection.sql(load_sql("state/current_blocks"), params={"as_of": as_of}).pl()
+        periods = connection.sql(
+            "SELECT h.visible, h.reason, h.reasons, h.rules_version, h.record_version, "
+            "f.as_of AS from_as_of, h.from_run, t.as_of AS to_as_of, h.to_run "
+            "FROM decision_history h JOIN runs f ON f.run_id = h.from_run "
+            "LEFT JOIN runs t ON t.run_id = h.to_run WHERE h.record_id = $record_id "
+            "ORDER BY h.from_seq",
+            params={"record_id": record_id},
+        ).pl()
+    if state.is_empty():
+        print(f"{record_id}: no such record known on {as_of}")
+        return 1
+    decided = decide(state.lazy(), blocks.lazy(), rules, as_of, with_verdicts=True).collect()
+    row = decided.row(0, named=True)
+    print(f"{record_id} as of {as_of} under rules {rules.rules_version}")
+    print(f"  visible: {row['visible']}   reason: {row['reason']}   reasons: {row['reasons']}")
+    hidden_fields = {"patient_id", "title", "content", "keyword", "birth_date"}
+    print("  values used:")
+    for name, value in row.items():
+        if name in hidden_fields or name.startswith("rule_") or name in {"reasons"}:
+            continue
+        print(f"    {name:<28}{value}")
+    print("  rules:")
+    for name in _rule_columns(row):
+        verdict = "APPLIES (hides)" if row[name] else "does not apply"
+        print(f"    {name.removeprefix('rule_'):<28}{verdict}")
+    if not periods.is_empty():
+        print("  history (published runs):")
+        for period in periods.iter_rows(named=True):
+            until = f"until run for {period['to_as_of']}" if period["to_run"] else "until now"
+            shown = "visible" if period["visible"] else f"hidden ({period['reason']})"
+            print(f"    from run for {period['from_as_of']} {until}: {shown}, "
+                  f"rules {period['rules_version']}")
+    return 0
+
+
+def _rule_columns(row: dict[str, Any]) -> Sequence[str]:
+    return [name for name in row if name.startswith("rule_")]

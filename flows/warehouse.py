@@ -1,0 +1,64 @@
+"""The job's own DuckDB store: opening it, creating its tables, small helpers.
+
+The warehouse holds personnummer and journal text; only the job and its
+operators open it. It is created readable by the job's user only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from flows.sql import load_sql, statements_in
+
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+
+
+def private_dir(path: Path) -> Path:
+    """Create a folder only the job's user can read (if it does not exist yet)."""
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    return path
+
+
+@contextmanager
+def connect(path: Path, *, read_only: bool = False, threads: int | None = None,
+            memory_limit: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse (created with its tables if new), closing it afterwards.
+
+    DuckDB spills to `<warehouse>.tmp/` beside the file, so large sorts and
+    joins degrade to disk instead of failing at the memory limit.
+    """
+    if not read_only:
+        private_dir(path.parent)
+    existed = path.exists()
+    connection = duckdb.connect(str(path), read_only=read_only)
+    try:
+        if not existed and not read_only:
+            os.chmod(path, PRIVATE_FILE_MODE)
+        spill = path.with_name(path.name + ".tmp")
+        connection.execute(f"SET temp_directory = '{_quoted(str(spill))}'")
+        if threads:
+            connection.execute(f"SET threads = {int(threads)}")
+        if memory_limit:
+            connection.execute(f"SET memory_limit = '{_quoted(memory_limit)}'")
+        if not read_only:
+            for statement in statements_in("warehouse"):
+                connection.execute(statement)
+        yield connection
+    finally:
+        connection.close()
+
+
+def run_sql(connection: duckdb.DuckDBPyConnection, name: str, **parameters: object) -> None:
+    """Execute a named statement with named parameters (values are never interpolated)."""
+    connection.execute(load_sql(name), parameters or None)
+
+
+def _quoted(value: str) -> str:
+    """Quote a setting value that DuckDB's SET cannot take as a parameter."""
+    return value.replace("'", "''")

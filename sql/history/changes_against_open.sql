@@ -1,0 +1,30 @@
+-- What this run's decisions change against the open history periods.
+WITH open_periods AS (
+    SELECT record_id, visible, reason, reasons
+    FROM decision_history
+    WHERE to_run IS NULL
+),
+compared AS (
+    SELECT
+        coalesce(d.record_id, o.record_id) AS record_id,
+        d.source_system, d.care_unit_hsa_id, d.care_unit_name, d.info_type,
+        o.visible AS before_visible, o.reason AS before_reason, o.reasons AS before_reasons,
+        d.visible AS after_visible, d.reason AS after_reason, d.reasons AS after_reasons
+    FROM decisions AS d
+    FULL OUTER JOIN open_periods AS o USING (record_id)
+)
+SELECT
+    $run_id AS run_id,
+    record_id, source_system, care_unit_hsa_id, care_unit_name, info_type,
+    CASE
+        WHEN before_visible IS NULL AND after_visible THEN 'new_shown'
+        WHEN before_visible IS NULL THEN 'new_hidden'
+        WHEN after_visible IS NULL THEN 'gone'
+        WHEN NOT before_visible AND after_visible THEN 'shown'
+        WHEN before_visible AND NOT after_visible THEN 'hidden'
+        ELSE 'reason_changed'
+    END AS direction,
+    before_visible, before_reason, after_visible, after_reason
+FROM compared
+WHERE before_visible IS DISTINCT FROM after_visible
+   OR before_reasons IS DISTINCT FROM after_reasons

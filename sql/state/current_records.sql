@@ -1,0 +1,73 @@
+-- The state of every record as known on the run's business date ($as_of):
+-- its highest version among loaded deliveries dated <= $as_of (on a tie, the
+-- one loaded first). A quarantined row whose record id was readable competes
+-- as an invalid version; when it wins, the record is invalid and every field
+-- but its id is withheld. An unreadable version counts as one above every
+-- valid version loaded with or before it, so a bad update never leaves an
+-- older version on show.
+WITH in_scope AS (
+    SELECT delivery_id, load_seq
+    FROM deliveries
+    WHERE status = 'loaded' AND business_date <= $as_of
+),
+valid_versions AS (
+    SELECT v.record_id, v.record_version, d.load_seq, v.source_row
+    FROM record_versions AS v
+    JOIN in_scope AS d USING (delivery_id)
+),
+invalid_rows AS (
+    SELECT q.record_id, q.record_version, d.load_seq, q.source_row
+    FROM quarantine AS q
+    JOIN in_scope AS d USING (delivery_id)
+    WHERE q.record_id IS NOT NULL AND q.system <> 'blocks'
+),
+invalid_versions AS (
+    SELECT
+        i.record_id,
+        coalesce(
+            i.record_version,
+            (SELECT max(v.record_version) FROM valid_versions AS v
+             WHERE v.record_id = i.record_id AND v.load_seq <= i.load_seq) + 1,
+            1
+        ) AS record_version,
+        i.load_seq,
+        i.source_row
+    FROM invalid_rows AS i
+),
+candidates AS (
+    SELECT record_id, record_version, load_seq, source_row, false AS invalid FROM valid_versions
+    UNION ALL
+    SELECT record_id, record_version, load_seq, source_row, true AS invalid FROM invalid_versions
+),
+winners AS (
+    SELECT *
+    FROM candidates
+    QUALIFY row_number() OVER (
+        PARTITION BY record_id ORDER BY record_version DESC, load_seq ASC, source_row ASC, invalid DESC
+    ) = 1
+),
+current_state AS (
+    SELECT
+        w.record_id,
+        split_part(w.record_id, ':', 1) AS source_system,
+        w.record_version,
+        w.invalid,
+        v.patient_id, v.birth_date, v.care_unit_hsa_id, v.care_unit_name, v.specialty,
+        v.source_code, v.info_type, v.keyword, v.documented_at, v.documented_date,
+        v.signed, v.retracted, v.title, v.content, v.delivery_id, v.source_row
+    FROM winners AS w
+    JOIN in_scope AS d ON d.load_seq = w.load_seq
+    LEFT JOIN record_versions AS v
+        ON NOT w.invalid
+        AND v.record_id = w.record_id
+        AND v.record_version = w.record_version
+        AND v.delivery_id = d.delivery_id
+        AND v.source_row = w.source_row
+)
+SELECT
+    *,
+    -- Patients spread over partitions by digits of the personnummer that do not
+    -- depend on birth date: stable on every machine, whole patients per partition.
+    CAST(coalesce(TRY_CAST(substr(patient_id, 9, 3) AS INTEGER), 0) % $partitions AS INTEGER)
+        AS partition_key
+FROM current_state
