@@ -29,9 +29,11 @@ def rebuild(warehouse: Path, analytics: Path) -> None:
     temporary = analytics.with_name(f".{analytics.name}.building")
     temporary.unlink(missing_ok=True)
     analytics.parent.mkdir(parents=True, exist_ok=True)
-    connection = duckdb.connect(str(warehouse), read_only=True)
+    connection = duckdb.connect()
     try:
+        connection.execute(f"ATTACH '{_quoted(str(warehouse))}' AS warehouse (READ_ONLY)")
         connection.execute(f"ATTACH '{_quoted(str(temporary))}' AS analytics")
+        connection.execute("USE warehouse")
         for name in _TABLES:
             statement = load_sql(name)
             connection.execute(statement, {"key": key} if "$key" in statement else None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -73,8 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="load, decide, validate, publish (the nightly job)")
     run.add_argument("--as-of", type=_date, default=None, help="business date (default: today)")
     storage(run)
-    run.add_argument("--partitions", type=_positive, default=16,
-                     help="patient partitions = feed files (default 16)")
+    run.add_argument(
+        "--partitions",
+        type=_positive,
+        default=16,
+        help="patient partitions = feed files (default 16)",
+    )
     run.add_argument("--keep-snapshots", type=_positive, default=7)
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -85,25 +90,54 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--days", type=_positive, default=5)
     sample.add_argument("--end-date", type=_date, default=date(2026, 11, 25))
     sample.add_argument("--no-bad-rows", action="store_true")
-    sample.add_argument("--bad-deliveries", action="store_true",
-                        help="also write deliveries that must be rejected")
+    sample.add_argument(
+        "--bad-deliveries", action="store_true", help="also write deliveries that must be rejected"
+    )
 
     explain = commands.add_parser("explain", help="why a record is or is not shown")
     explain.add_argument("record_id")
     explain.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
     explain.add_argument("--rules", type=Path, default=default_rules_path())
-    explain.add_argument("--as-of", type=_date, default=None,
-                         help="business date to explain for (default: the latest run's)")
+    explain.add_argument(
+        "--as-of",
+        type=_date,
+        default=None,
+        help="business date to explain for (default: the latest run's)",
+    )
 
     stats = commands.add_parser("stats", help="the latest run's visibility figures")
     stats.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
     stats.add_argument("--by", choices=["system", "reason", "type", "unit"], default="system")
 
+    for module in _command_modules():
+        module.add_commands(commands, storage)
     return parser
+
+
+PLUGGED_COMMANDS = ("flows.commands_history", "flows.commands_trust")
+"""Modules that add subcommands: each has `add_commands(commands, storage)` and
+`run(arguments) -> int | None` (None: not one of its commands)."""
+
+
+def _command_modules() -> list[Any]:
+    import importlib
+
+    modules = []
+    for name in PLUGGED_COMMANDS:
+        try:
+            modules.append(importlib.import_module(name))
+        except ModuleNotFoundError as error:
+            if error.name != name:
+                raise
+    return modules
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `jvn` console script."""
+    # Prefect's temporary server would try to send usage telemetry; this job
+    # runs on closed networks and reports to nobody.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
     arguments = build_parser().parse_args(argv)
     try:
         if arguments.command == "run":
@@ -113,12 +147,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if arguments.command == "explain":
             from flows.reports import explain
 
-            return explain(arguments.warehouse, arguments.rules, arguments.record_id,
-                           arguments.as_of)
+            return explain(
+                arguments.warehouse, arguments.rules, arguments.record_id, arguments.as_of
+            )
         if arguments.command == "stats":
             from flows.reports import stats
 
             return stats(arguments.warehouse, arguments.by)
+        for module in _command_modules():
+            status = module.run(arguments)
+            if status is not None:
+                return int(status)
     except ConfigError as error:
         print(f"jvn: {error}", file=sys.stderr)
         return EXIT_CONFIG
@@ -169,8 +208,10 @@ def _run_flow(arguments: argparse.Namespace, as_of: date) -> int:
             keep_snapshots=arguments.keep_snapshots,
         )
     except RunFailed as error:
-        print(f"jvn: run failed, nothing published, the previous feed stays live: {error}",
-              file=sys.stderr)
+        print(
+            f"jvn: run failed, nothing published, the previous feed stays live: {error}",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     if arguments.json:
         print(json.dumps(summary, indent=2, sort_keys=True, default=str))
@@ -180,8 +221,10 @@ def _run_flow(arguments: argparse.Namespace, as_of: date) -> int:
         print_run_summary(summary)
     if summary["deliveries_rejected"]:
         for rejected in summary["deliveries_rejected"]:
-            print(f"jvn: delivery {rejected['delivery']} rejected: {rejected['error']}",
-                  file=sys.stderr)
+            print(
+                f"jvn: delivery {rejected['delivery']} rejected: {rejected['error']}",
+                file=sys.stderr,
+            )
         return EXIT_REJECTED
     return EXIT_OK
 

@@ -118,6 +118,7 @@ def publish_snapshot(
     files = []
     rows_total = 0
     for path in sorted(staged.glob("*.parquet")):
+        os.chmod(path, 0o600)
         rows = pl.scan_parquet(path).select(pl.len()).collect().item()
         rows_total += int(rows)
         files.append({"name": path.name, "rows": int(rows), "sha256": _fsync_and_hash(path)})

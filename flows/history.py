@@ -26,9 +26,7 @@ def record_history(connection: duckdb.DuckDBPyConnection, *, run_id: str) -> dic
     parameters = {"run_id": run_id, "run_seq": run_seq}
     connection.execute(load_sql("history/close_changed_periods"), parameters)
     connection.execute(load_sql("history/open_new_periods"), parameters)
-    connection.execute(
-        "UPDATE runs SET run_seq = $run_seq WHERE run_id = $run_id", parameters
-    )
+    connection.execute("UPDATE runs SET run_seq = $run_seq WHERE run_id = $run_id", parameters)
     counts = connection.execute(
         "SELECT direction, count(*) FROM decision_changes WHERE run_id = $run_id "
         "GROUP BY direction ORDER BY direction",

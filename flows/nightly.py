@@ -29,8 +29,8 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import analytics, feed, history
-from flows.ingest import DeliveryOutcome, load_delivery
 from flows.inbox import DeliveryFolder, discover
+from flows.ingest import DeliveryOutcome, load_delivery
 from flows.sql import load_sql
 from flows.warehouse import connect, private_dir
 from transforms.canonical import FEEDS
@@ -285,8 +285,10 @@ def nightly_run(
     logger = get_run_logger()
     rule_set = load_rules(Path(rules))
     run_id = new_run_id(as_of)
-    summary = RunSummary(run_id=run_id, as_of=as_of.isoformat(), rules_version=rule_set.rules_version)
-    work_dir = str(private_dir(Path(warehouse).parent / "work" / run_id))
+    summary = RunSummary(
+        run_id=run_id, as_of=as_of.isoformat(), rules_version=rule_set.rules_version
+    )
+    work_dir = str(private_dir(private_dir(Path(warehouse).parent / "work") / run_id))
     feed.clean_stale_staging(Path(feed_dir))
     with connect(Path(warehouse)) as connection:
         connection.execute(
@@ -311,9 +313,7 @@ def nightly_run(
                 _count_outcomes(summary, load_feed(feed_name, own, warehouse, work_dir, run_id))
         partition_keys = export_state(warehouse, as_of, partitions, work_dir, run_id)
         logger.info("deciding %d patient partitions", len(partition_keys))
-        results = [
-            decide_partition(key, work_dir, rules, as_of, run_id) for key in partition_keys
-        ]
+        results = [decide_partition(key, work_dir, rules, as_of, run_id) for key in partition_keys]
         for result in results:
             summary.records += result.records
             summary.visible += result.visible
@@ -327,13 +327,18 @@ def nightly_run(
             "rules_version": rule_set.rules_version,
             "rows_per_system": _rows_per_system(work_dir),
         }
-        summary.snapshot = publish(feed_dir, work_dir, snapshot_name, manifest_fields, keep_snapshots)
+        summary.snapshot = publish(
+            feed_dir, work_dir, snapshot_name, manifest_fields, keep_snapshots
+        )
         _finish_run(warehouse, summary, status="published")
         build_analytics(warehouse, analytics_db)
         _fill_report_lists(warehouse, summary)
         summary.status = "published"
         logger.info(
-            "published %s: %d records, %d visible", summary.snapshot, summary.records, summary.visible
+            "published %s: %d records, %d visible",
+            summary.snapshot,
+            summary.records,
+            summary.visible,
         )
     except Exception as error:
         message = safe_message(error)
@@ -434,11 +439,13 @@ def _fill_report_lists(warehouse: str, summary: RunSummary) -> None:
     with connect(Path(warehouse), read_only=True) as connection:
         units = connection.execute(load_sql("report/units_exempt_by_name_only")).fetchall()
         summary.units_exempt_by_name_only = [
-            {"care_unit_hsa_id": hsa, "care_unit_name": name, "records": n} for hsa, name, n in units
+            {"care_unit_hsa_id": hsa, "care_unit_name": name, "records": n}
+            for hsa, name, n in units
         ]
         codes = connection.execute(load_sql("report/unknown_codes")).fetchall()
         summary.unknown_codes = [
-            {"source_system": system, "source_code": code, "records": n} for system, code, n in codes
+            {"source_system": system, "source_code": code, "records": n}
+            for system, code, n in codes
         ]
 
 

@@ -161,13 +161,16 @@ def check_header(utf8_path: Path, fmt: SourceFormat) -> None:
     if found == list(fmt.columns):
         return
     missing = [name for name in fmt.columns if name not in found]
-    unexpected = [name for name in found if name not in fmt.columns]
+    # Only positions of the sender's names: a file without its header row has a
+    # data row (personnummer, text) where the names should be.
+    unexpected = [str(i) for i, name in enumerate(found, start=1) if name not in fmt.columns]
     problems = []
     if missing:
         problems.append(f"missing column(s) {', '.join(missing)}")
     if unexpected:
-        # Header names are the sender's, not patient data, but keep them short.
-        problems.append(f"unexpected column(s) {', '.join(n[:40] for n in unexpected)}")
+        problems.append(f"unexpected column(s) at position(s) {', '.join(unexpected)}")
+    if len(found) != len(fmt.columns):
+        problems.append(f"{len(found)} columns, the contract has {len(fmt.columns)}")
     if not problems:
         problems.append("columns out of the contract's order")
     raise DeliveryFileError("header does not match the contract: " + "; ".join(problems))
@@ -222,6 +225,12 @@ def parse_rows(utf8_path: Path, fmt: SourceFormat, work_dir: Path) -> RawDeliver
     finally:
         connection.close()
     header_rows = 1 if fmt.kind == "csv" else 0
+    if fmt.kind == "csv" and not rejects.is_empty():
+        # DuckDB yields no row for an empty line but counts it in a reject's line
+        # number: take such lines out, so rejects and parsed rows count alike.
+        lines = rejects["line"].cast(pl.Int64)
+        empty = pl.Series(_empty_lines(utf8_path, fmt, up_to=int(lines.max())), dtype=pl.Int64)
+        rejects = rejects.with_columns(line=lines - empty.search_sorted(lines, side="left"))
     rejects = rejects.select(
         source_row=(pl.col("line") - header_rows).cast(pl.Int64),
         raw_text=pl.col("raw_text").str.strip_chars_start("\r\n"),
@@ -233,6 +242,29 @@ def parse_rows(utf8_path: Path, fmt: SourceFormat, work_dir: Path) -> RawDeliver
     )
 
 
+def _empty_lines(utf8_path: Path, fmt: SourceFormat, up_to: int) -> list[int]:
+    """Numbers of the empty lines among the file's first `up_to` records, as DuckDB counts.
+
+    Only called when DuckDB rejected rows (rare): one more pass over the file.
+    """
+    empty: list[int] = []
+    previous_limit = csv.field_size_limit(_MAX_LINE_BYTES)
+    try:
+        with utf8_path.open("r", encoding="utf-8-sig", newline="") as handle:
+            records = csv.reader(handle, delimiter=fmt.delimiter, quotechar=fmt.quote)
+            for number, record in enumerate(records, start=1):
+                if number > up_to:
+                    break
+                if not record:
+                    empty.append(number)
+    except csv.Error:
+        # Python's reader stopped where DuckDB did not: keep what it counted so far.
+        return empty
+    finally:
+        csv.field_size_limit(previous_limit)
+    return empty
+
+
 def scan_raw(raw: RawDelivery, fmt: SourceFormat) -> pl.LazyFrame:
     """The parsed rows as a LazyFrame with their 1-based position in the file.
 
@@ -242,7 +274,7 @@ def scan_raw(raw: RawDelivery, fmt: SourceFormat) -> pl.LazyFrame:
     rows = pl.scan_parquet(raw.rows_path).with_row_index("_ordinal", offset=1)
     rows = rows.with_columns(pl.col("_ordinal").cast(pl.Int64))
     if raw.rejects.is_empty():
-        return rows.rename({"_ordinal": "source_row"})
+        return rows.rename({"_ordinal": "source_row"}).select([*fmt.columns, "source_row"])
     # Rejected row j (1-based, by position p_j) has p_j - j parsed rows before it.
     gaps = (
         raw.rejects.select("source_row")
@@ -296,7 +328,11 @@ def raw_text(fmt: SourceFormat) -> pl.Expr:
     for name in fmt.columns:
         value = pl.col(name).fill_null("")
         quoted = pl.concat_str(
-            [pl.lit(quote), value.str.replace_all(quote, quote + quote, literal=True), pl.lit(quote)]
+            [
+                pl.lit(quote),
+                value.str.replace_all(quote, quote + quote, literal=True),
+                pl.lit(quote),
+            ]
         )
         fields.append(pl.when(value.str.contains(needs_quotes)).then(quoted).otherwise(value))
     return pl.concat_str(fields, separator=fmt.delimiter)

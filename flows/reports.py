@@ -29,8 +29,10 @@ def print_run_summary(summary: dict[str, Any]) -> None:
         f"{len(summary['deliveries_rejected'])} rejected, "
         f"{summary['deliveries_duplicate']} duplicate"
     )
-    print(f"  rows          {summary['records_loaded']} loaded, "
-          f"{summary['rows_quarantined']} quarantined")
+    print(
+        f"  rows          {summary['records_loaded']} loaded, "
+        f"{summary['rows_quarantined']} quarantined"
+    )
     print(f"  records       {records}, visible {visible} ({share})")
     for reason, count in sorted(summary["reasons"].items(), key=lambda item: -item[1]):
         print(f"    {reason:<26}{count:>10}")
@@ -57,8 +59,12 @@ def stats(warehouse: Path, by: str) -> int:
     """`jvn stats`: the latest decisions, counted."""
     if not warehouse.exists():
         raise ConfigError(f"no warehouse at {warehouse}: run `jvn run` first")
-    column = {"system": "source_system", "reason": "reason", "type": "info_type",
-              "unit": "care_unit_hsa_id"}[by]
+    column = {
+        "system": "source_system",
+        "reason": "reason",
+        "type": "info_type",
+        "unit": "care_unit_hsa_id",
+    }[by]
     with connect(warehouse, read_only=True) as connection:
         latest = connection.execute(
             "SELECT run_id, as_of, rules_version FROM runs WHERE status = 'published' "
@@ -78,8 +84,13 @@ def stats(warehouse: Path, by: str) -> int:
 
 
 def _print_table(frame: pl.DataFrame) -> None:
-    with pl.Config(tbl_rows=-1, tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True,
-                   tbl_width_chars=160, fmt_str_lengths=60):
+    with pl.Config(
+        tbl_rows=-1,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+        tbl_width_chars=160,
+        fmt_str_lengths=60,
+    ):
         print(frame)
 
 
@@ -137,8 +148,10 @@ def explain(warehouse: Path, rules_path: Path, record_id: str, as_of: date | Non
         for period in periods.iter_rows(named=True):
             until = f"until run for {period['to_as_of']}" if period["to_run"] else "until now"
             shown = "visible" if period["visible"] else f"hidden ({period['reason']})"
-            print(f"    from run for {period['from_as_of']} {until}: {shown}, "
-                  f"rules {period['rules_version']}")
+            print(
+                f"    from run for {period['from_as_of']} {until}: {shown}, "
+                f"rules {period['rules_version']}"
+            )
     return 0
 
 

@@ -26,8 +26,13 @@ def private_dir(path: Path) -> Path:
 
 
 @contextmanager
-def connect(path: Path, *, read_only: bool = False, threads: int | None = None,
-            memory_limit: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(
+    path: Path,
+    *,
+    read_only: bool = False,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse (created with its tables if new), closing it afterwards.
 
     DuckDB spills to `<warehouse>.tmp/` beside the file, so large sorts and
