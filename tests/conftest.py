@@ -1,0 +1,39 @@
+"""Shared test setup: an isolated Prefect home, telemetry off, one Prefect harness.
+
+The environment is set at import time, before any test module imports Prefect,
+so no test ever touches the developer's own Prefect database.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_PREFECT_HOME = Path(tempfile.mkdtemp(prefix="jvn-test-prefect-"))
+os.environ["PREFECT_HOME"] = str(_PREFECT_HOME)
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["DO_NOT_TRACK"] = "1"
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+TEST_PSEUDONYM_KEY = "test-only-pseudonym-key-0123456789"
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One temporary Prefect server for the whole session (starting one costs seconds)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture
+def pseudonym_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A pseudonym key in the environment, as `jvn run` requires."""
+    monkeypatch.setenv("JVN_PSEUDONYM_KEY", TEST_PSEUDONYM_KEY)
+    monkeypatch.delenv("JVN_PSEUDONYM_KEY_FILE", raising=False)
+    return TEST_PSEUDONYM_KEY
