@@ -685,3 +685,13 @@ def test_output_does_not_depend_on_record_or_block_order() -> None:
     backward = run_decide(rows[::-1], blocks[::-1]).sort("record_id")
     assert forward.equals(backward)
     assert forward["visible"].to_list() == [True, True, False]
+
+
+def test_output_keeps_the_input_row_order() -> None:
+    ids = [f"melior:D-{i}" for i in (5, 1, 9, 3, 7)]
+    rows = [
+        record(record_id=record_id, patient_id=None if i % 2 else PATIENT)
+        for i, record_id in enumerate(ids)
+    ]
+    blocks = [block(), block(block_id="B-2", scope="UNIT", care_unit_hsa_id=UNIT_HSA)]
+    assert run_decide(rows, blocks)["record_id"].to_list() == ids
