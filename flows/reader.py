@@ -74,12 +74,15 @@ def sha256_of(path: Path) -> FileDigest:
 
 
 def prepare_utf8(path: Path, fmt: SourceFormat, work_dir: Path) -> Path:
-    """Return a UTF-8 (no BOM) version of the file, checking its declared encoding.
+    """Return a UTF-8 version of the file, checking its declared encoding.
 
     UTF-8 files are only validated (and a required BOM checked) and used in
-    place; Windows-1252 files are transcoded into `work_dir`. Raises
-    DeliveryFileError on bytes the declared encoding cannot hold.
+    place, BOM included (the header check and DuckDB skip it); Windows-1252
+    files are transcoded into `work_dir`. Raises DeliveryFileError on an empty
+    file and on bytes the declared encoding cannot hold.
     """
+    if path.stat().st_size == 0:
+        raise DeliveryFileError("file is empty")
     if fmt.encoding == "cp1252":
         return _transcode_cp1252(path, work_dir / f"{fmt.system}.utf8.csv")
     _check_utf8(path, require_bom=fmt.encoding == "utf-8-sig")

@@ -102,8 +102,10 @@ def personnummer(value: pl.Expr) -> Personnummer:
     )
     # Luhn over the last ten digits: double every other digit starting with the first.
     luhn_sum = pl.sum_horizontal(
-        [_luhn_term(digits.str.slice(2 + position, 1).cast(pl.Int32, strict=False), position)
-         for position in range(10)]
+        [
+            _luhn_term(digits.str.slice(2 + position, 1).cast(pl.Int32, strict=False), position)
+            for position in range(10)
+        ]
     )
     day = digits.str.slice(6, 2).cast(pl.Int32, strict=False)
     real_day = pl.when(day > 60).then(day - 60).otherwise(day)
@@ -139,7 +141,9 @@ def local_naive_to_utc(local: pl.Expr) -> pl.Expr:
     the spring gap (which no clock showed) is read as one hour later, the same
     wall-clock reading after the switch. Either way the local date is unchanged.
     """
-    localized = local.dt.replace_time_zone(LOCAL_TIME_ZONE, ambiguous="earliest", non_existent="null")
+    localized = local.dt.replace_time_zone(
+        LOCAL_TIME_ZONE, ambiguous="earliest", non_existent="null"
+    )
     shifted = (local + pl.duration(hours=1)).dt.replace_time_zone(
         LOCAL_TIME_ZONE, ambiguous="earliest", non_existent="null"
     )
@@ -147,8 +151,15 @@ def local_naive_to_utc(local: pl.Expr) -> pl.Expr:
 
 
 def naive_local_timestamp(value: pl.Expr, fmt: str) -> pl.Expr:
-    """Parse a local time without offset (e.g. `%Y-%m-%d %H:%M`) as a naive datetime."""
-    return value.str.strip_chars().str.to_datetime(fmt, strict=False, exact=True, time_unit="us")
+    """Parse a local time without offset (e.g. `%Y-%m-%d %H:%M`) as a naive datetime.
+
+    The text must be written exactly as `fmt` writes it: the parser alone takes
+    unpadded fields (`2019-3-31`, `2:30`) and a leap second (`:60`), which no
+    contract allows, so the parsed value is formatted back and compared.
+    """
+    stripped = value.str.strip_chars()
+    parsed = stripped.str.to_datetime(fmt, strict=False, exact=True, time_unit="us")
+    return pl.when(parsed.dt.strftime(fmt) == stripped).then(parsed).otherwise(None)
 
 
 def offset_timestamp(value: pl.Expr) -> pl.Expr:

@@ -1,6 +1,19 @@
 """Melior (hospitals): Windows-1252, `;`-separated, CRLF, quoted fields with newlines.
 
-Times are local wall-clock times without offset (`YYYY-MM-DD HH:MM`).
+Quirks:
+
+- The file is Windows-1252 (`€`, curly quotes, `åäö`): the reader transcodes it to
+  UTF-8 and rejects the delivery on bytes cp1252 leaves undefined, or when the
+  file is really UTF-8.
+- Fields may hold `;`, doubled quotes and CRLF newlines inside quotes.
+- `Dokumenttid` and `Signeringstid` are local wall-clock times without offset
+  (`YYYY-MM-DD HH:MM`): read in Europe/Stockholm, the earlier instant in the
+  autumn's repeated hour, one hour on in the spring gap (see
+  `common.local_naive_to_utc`); the documentation date is the written date.
+  `Signeringstid` may be empty, but if given it must be readable.
+- Flags are Swedish codes: `Signerad` `J` / `N`, `Status` `AKTIV` / `MAKULERAD`.
+- The only source with a specialty (`Specialitet`) and, with AsynjaVisph, a
+  keyword (`Sokord`, empty is null).
 """
 
 from __future__ import annotations
