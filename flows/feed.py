@@ -105,19 +105,29 @@ def publish_snapshot(
     manifest_fields: dict[str, Any],
     *,
     extra_files: tuple[str, ...] = (),
+    known_files: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
     """Checksum the staged Parquet files, write the manifest, make it live.
 
     `staged` holds `*.parquet` (the visible records) and optionally the files
     named in `extra_files` (listed in the manifest with their checksums too).
+    `known_files` maps names of files hard-linked from a published snapshot to
+    their manifest entries (rows, sha256), which are reused rather than
+    recomputed: those bytes were checked when that snapshot was published.
     Returns the published snapshot's folder.
     """
+    known_files = known_files or {}
     final = feed_dir / snapshot_name
     if final.exists():
         raise FeedError(f"snapshot {snapshot_name} already exists; snapshots are never rewritten")
     files = []
     rows_total = 0
     for path in sorted(staged.glob("*.parquet")):
+        if path.name in known_files:
+            entry = known_files[path.name]
+            rows_total += int(entry["rows"])
+            files.append({"name": path.name, "rows": int(entry["rows"]), "sha256": entry["sha256"]})
+            continue
         os.chmod(path, 0o600)
         rows = pl.scan_parquet(path).select(pl.len()).collect().item()
         rows_total += int(rows)

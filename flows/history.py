@@ -12,16 +12,19 @@ import duckdb
 from flows.sql import load_sql
 
 
-def record_history(connection: duckdb.DuckDBPyConnection, *, run_id: str) -> dict[str, int]:
+def record_history(
+    connection: duckdb.DuckDBPyConnection, *, run_id: str, only_partitions: list[int] | None
+) -> dict[str, int]:
     """Compare `decisions` with the open periods; close and open periods; count by direction.
 
-    Must run inside the caller's transaction.
+    `only_partitions`: the partitions this run decided anew (None: all). Must
+    run inside the caller's transaction.
     """
     row = connection.execute("SELECT nextval('run_seq')").fetchone()
     run_seq = int(row[0]) if row else 0
     connection.execute(
         "INSERT INTO decision_changes " + load_sql("history/changes_against_open"),
-        {"run_id": run_id},
+        {"run_id": run_id, "only_partitions": only_partitions},
     )
     parameters = {"run_id": run_id, "run_seq": run_seq}
     connection.execute(load_sql("history/close_changed_periods"), parameters)

@@ -16,9 +16,14 @@ Stages, one way:
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -28,7 +33,7 @@ import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import analytics, feed, history
+from flows import analytics, diff, feed, history
 from flows.inbox import DeliveryFolder, discover
 from flows.ingest import DeliveryOutcome, load_delivery
 from flows.sql import load_sql
@@ -97,6 +102,10 @@ class RunSummary:
     unknown_codes: list[dict[str, Any]] = field(default_factory=list)
     ignored_folders: list[str] = field(default_factory=list)
     changes: dict[str, int] = field(default_factory=dict)
+    plan: str = ""
+    partitions: int = 0
+    partitions_decided: int = 0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -137,16 +146,98 @@ def load_feed(
     return outcomes
 
 
+@dataclass(frozen=True)
+class PartitionPlan:
+    """Which partitions this run decides anew; the rest are reused from `previous_snapshot`."""
+
+    dirty: list[int] | None
+    """None: all (a full run)."""
+    previous_snapshot: str | None
+    reason: str
+
+
+@task(name="plan-partitions", cache_policy=NO_CACHE)
+def plan_partitions(
+    warehouse: str, feed_dir: str, as_of: date, partitions: int, rules_path: str
+) -> PartitionPlan:
+    """Decide everything, or only the partitions new deliveries or block dates touched.
+
+    Reuse is safe only when nothing but the deliveries and the date moved since
+    the previous published run, whose snapshot is still the live one and whose
+    decisions are still the warehouse's.
+    """
+    rules = load_rules(Path(rules_path))
+
+    def full(reason: str) -> PartitionPlan:
+        return PartitionPlan(dirty=None, previous_snapshot=None, reason=reason)
+
+    with connect(Path(warehouse)) as connection:
+        previous = connection.execute(
+            "SELECT run_id, as_of, rules_version, partitions, snapshot FROM runs "
+            "WHERE status = 'published' ORDER BY run_seq DESC LIMIT 1"
+        ).fetchone()
+        if previous is None:
+            return full("first run")
+        run_id, previous_as_of, rules_version, previous_partitions, snapshot = previous
+        live = feed.live_snapshot(Path(feed_dir))
+        if live is None or live.name != snapshot:
+            return full("the live feed is not the previous run's snapshot")
+        if rules_version != rules.rules_version:
+            return full("the rules changed")
+        if previous_partitions != partitions:
+            return full("the partition count changed")
+        if as_of < previous_as_of:
+            return full("a rerun for an earlier business date")
+        if rules.unsigned_delay_days(as_of) != 0 or rules.unsigned_delay_days(previous_as_of) != 0:
+            return full("an unsigned-entry delay is in force, so visibility moves with the date")
+        stray = connection.execute(
+            "SELECT count(*) FROM decisions WHERE run_id NOT IN "
+            "(SELECT run_id FROM runs WHERE status = 'published')"
+        ).fetchone()
+        if stray and stray[0]:
+            return full("the warehouse holds decisions of an unpublished run")
+        rows = connection.execute(
+            load_sql("state/dirty_partitions"),
+            {
+                "as_of": as_of,
+                "previous_run": run_id,
+                "previous_as_of": previous_as_of,
+                "partitions": partitions,
+            },
+        ).fetchall()
+    dirty = [int(key) for (key,) in rows]
+    return PartitionPlan(
+        dirty=dirty,
+        previous_snapshot=snapshot,
+        reason=f"{len(dirty)} of {partitions} partitions touched since the previous run",
+    )
+
+
 @task(name="export-state", cache_policy=NO_CACHE)
 def export_state(
-    warehouse: str, as_of: date, partitions: int, work_dir: str, run_id: str
+    warehouse: str,
+    as_of: date,
+    partitions: int,
+    work_dir: str,
+    run_id: str | None,
+    only_partitions: list[int] | None = None,
 ) -> list[int]:
-    """Write each record's state on as_of, partitioned by patient, and the blocks' state."""
+    """Write each record's state on as_of, partitioned by patient, and the blocks' state.
+
+    Returns the partitions to decide: all that hold records, or exactly
+    `only_partitions` (an empty one is decided as empty, so its old rows go).
+    With `run_id` None (`jvn whatif`) the warehouse is only read: no run's
+    deliveries are recorded.
+    """
     state_dir = Path(work_dir) / "state"
     shutil.rmtree(state_dir, ignore_errors=True)
     state_dir.mkdir(parents=True)
-    with connect(Path(warehouse)) as connection:
-        parameters = {"as_of": as_of, "partitions": partitions}
+    with connect(Path(warehouse), read_only=run_id is None) as connection:
+        parameters = {
+            "as_of": as_of,
+            "partitions": partitions,
+            "only_partitions": only_partitions,
+        }
         connection.execute(
             f"COPY ({load_sql('state/current_records')}) TO '{_sql_path(state_dir / 'records')}' "
             "(FORMAT parquet, PARTITION_BY (partition_key), COMPRESSION zstd)",
@@ -157,11 +248,14 @@ def export_state(
             f"'{_sql_path(state_dir / 'blocks.parquet')}' (FORMAT parquet)",
             {"as_of": as_of},
         )
-        connection.execute(
-            "INSERT INTO run_deliveries SELECT $run_id, delivery_id FROM deliveries "
-            "WHERE status = 'loaded' AND business_date <= $as_of",
-            {"run_id": run_id, "as_of": as_of},
-        )
+        if run_id is not None:
+            connection.execute(
+                "INSERT INTO run_deliveries SELECT $run_id, delivery_id FROM deliveries "
+                "WHERE status = 'loaded' AND business_date <= $as_of",
+                {"run_id": run_id, "as_of": as_of},
+            )
+    if only_partitions is not None:
+        return sorted(only_partitions)
     records_dir = state_dir / "records"
     if not records_dir.exists():
         return []
@@ -182,6 +276,9 @@ def decide_partition_with(
 ) -> PartitionResult:
     """The body of `decide_partition`, callable without Prefect (and by Dask workers)."""
     state_dir = work_dir / "state"
+    partition_dir = state_dir / "records" / f"partition_key={partition}"
+    if not partition_dir.exists():
+        return PartitionResult(partition, records=0, visible=0, reasons={}, feed_file=None)
     records = pl.scan_parquet(
         state_dir / "records" / f"partition_key={partition}" / "*.parquet",
         hive_partitioning=False,
@@ -219,14 +316,17 @@ def decide_partition_with(
 
 
 @task(name="store-decisions", cache_policy=NO_CACHE)
-def store_decisions(warehouse: str, work_dir: str) -> None:
-    """Replace the warehouse's decisions in one transaction; every record id once."""
+def store_decisions(warehouse: str, work_dir: str, only_partitions: list[int] | None) -> None:
+    """Replace the decided partitions' decisions in one transaction; every record id once."""
     decisions_glob = str(Path(work_dir) / "decisions" / "*.parquet")
     has_files = any((Path(work_dir) / "decisions").glob("*.parquet"))
     with connect(Path(warehouse)) as connection:
         connection.execute("BEGIN TRANSACTION")
         try:
-            connection.execute("DELETE FROM decisions")
+            connection.execute(
+                "DELETE FROM decisions WHERE $only IS NULL OR list_contains($only, partition_key)",
+                {"only": only_partitions},
+            )
             if has_files:
                 connection.execute(
                     "INSERT INTO decisions BY NAME SELECT * FROM read_parquet($files)",
@@ -245,16 +345,46 @@ def store_decisions(warehouse: str, work_dir: str) -> None:
 
 @task(name="publish-feed", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
 def publish(
-    feed_dir: str, work_dir: str, snapshot_name: str, manifest_fields: dict[str, Any], keep: int
+    feed_dir: str,
+    work_dir: str,
+    snapshot_name: str,
+    manifest_fields: dict[str, Any],
+    keep: int,
+    plan: PartitionPlan,
 ) -> str:
-    """Move the staged feed files into a new snapshot and make it live."""
+    """Move the staged feed files into a new snapshot and make it live.
+
+    Partitions this run did not decide are hard links to the previous
+    snapshot's files: a quiet night rewrites few files, and the snapshot still
+    reads as one complete folder.
+    """
     feed_path = Path(feed_dir)
     staged = feed.staging_dir(feed_path, snapshot_name)
     produced = Path(work_dir) / "feed"
     if produced.exists():
         for path in sorted(produced.glob("*.parquet")):
             shutil.move(str(path), staged / path.name)
-    feed.publish_snapshot(feed_path, staged, snapshot_name, manifest_fields)
+    known: dict[str, dict[str, Any]] = {}
+    if plan.dirty is not None and plan.previous_snapshot:
+        previous = feed_path / plan.previous_snapshot
+        manifest = json.loads((previous / feed.MANIFEST).read_text(encoding="utf-8"))
+        redone = {f"part-{key:04d}.parquet" for key in plan.dirty}
+        for entry in manifest["files"]:
+            if entry["name"] not in redone:
+                os.link(previous / entry["name"], staged / entry["name"])
+                known[entry["name"]] = entry
+    manifest_fields = {**manifest_fields, "rows_per_system": _rows_per_system(str(staged))}
+    manifest_fields["change_set"] = diff.write_change_set(
+        staged, feed.live_snapshot(feed_path), Path(work_dir)
+    )
+    feed.publish_snapshot(
+        feed_path,
+        staged,
+        snapshot_name,
+        manifest_fields,
+        known_files=known,
+        extra_files=(diff.CHANGE_SET_FILE,),
+    )
     feed.prune_snapshots(feed_path, keep)
     return snapshot_name
 
@@ -286,7 +416,10 @@ def nightly_run(
     rule_set = load_rules(Path(rules))
     run_id = new_run_id(as_of)
     summary = RunSummary(
-        run_id=run_id, as_of=as_of.isoformat(), rules_version=rule_set.rules_version
+        run_id=run_id,
+        as_of=as_of.isoformat(),
+        rules_version=rule_set.rules_version,
+        partitions=partitions,
     )
     work_dir = str(private_dir(private_dir(Path(warehouse).parent / "work") / run_id))
     feed.clean_stale_staging(Path(feed_dir))
@@ -302,37 +435,53 @@ def nightly_run(
                 "now": datetime.now(UTC),
             },
         )
+    stage = _StageClock(summary)
     try:
-        deliveries, ignored = discover_inbox(inbox, as_of)
-        summary.ignored_folders = ignored
-        for name in ignored:
-            logger.warning("inbox: %s", name)
-        for feed_name in FEEDS:
-            own = [d for d in deliveries if d.feed == feed_name]
-            if own:
-                _count_outcomes(summary, load_feed(feed_name, own, warehouse, work_dir, run_id))
-        partition_keys = export_state(warehouse, as_of, partitions, work_dir, run_id)
-        logger.info("deciding %d patient partitions", len(partition_keys))
-        results = [decide_partition(key, work_dir, rules, as_of, run_id) for key in partition_keys]
-        for result in results:
-            summary.records += result.records
-            summary.visible += result.visible
-            for reason, count in result.reasons.items():
-                summary.reasons[reason] = summary.reasons.get(reason, 0) + count
-        store_decisions(warehouse, work_dir)
-        snapshot_name = f"{as_of.isoformat()}_{run_id}"
-        manifest_fields = {
-            "run_id": run_id,
-            "as_of": as_of.isoformat(),
-            "rules_version": rule_set.rules_version,
-            "rows_per_system": _rows_per_system(work_dir),
-        }
-        summary.snapshot = publish(
-            feed_dir, work_dir, snapshot_name, manifest_fields, keep_snapshots
-        )
-        _finish_run(warehouse, summary, status="published")
-        build_analytics(warehouse, analytics_db)
-        _fill_report_lists(warehouse, summary)
+        with stage("load"):
+            deliveries, ignored = discover_inbox(inbox, as_of)
+            summary.ignored_folders = ignored
+            for name in ignored:
+                logger.warning("inbox: %s", name)
+            for feed_name in FEEDS:
+                own = [d for d in deliveries if d.feed == feed_name]
+                if own:
+                    outcomes = load_feed(feed_name, own, warehouse, work_dir, run_id)
+                    _count_outcomes(summary, outcomes)
+        with stage("state"):
+            plan = plan_partitions(warehouse, feed_dir, as_of, partitions, rules)
+            summary.plan = plan.reason
+            logger.info("partition plan: %s", plan.reason)
+            partition_keys = export_state(
+                warehouse, as_of, partitions, work_dir, run_id, only_partitions=plan.dirty
+            )
+        with stage("decide_and_validate"):
+            logger.info("deciding %d patient partitions", len(partition_keys))
+            futures = [
+                decide_partition.submit(key, work_dir, rules, as_of, run_id)
+                for key in partition_keys
+            ]
+            for future in futures:
+                future.result()
+            summary.partitions_decided = len(partition_keys)
+        with stage("store_decisions"):
+            store_decisions(warehouse, work_dir, plan.dirty)
+            _count_decisions(warehouse, summary)
+        with stage("publish"):
+            snapshot_name = f"{as_of.isoformat()}_{run_id}"
+            manifest_fields = {
+                "run_id": run_id,
+                "as_of": as_of.isoformat(),
+                "rules_version": rule_set.rules_version,
+                "partitions": partitions,
+            }
+            summary.snapshot = publish(
+                feed_dir, work_dir, snapshot_name, manifest_fields, keep_snapshots, plan
+            )
+        with stage("record_run"):
+            _finish_run(warehouse, summary, status="published", plan=plan)
+        with stage("analytics"):
+            build_analytics(warehouse, analytics_db)
+            _fill_report_lists(warehouse, summary)
         summary.status = "published"
         logger.info(
             "published %s: %d records, %d visible",
@@ -349,6 +498,22 @@ def nightly_run(
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     return summary.as_dict()
+
+
+class _StageClock:
+    """`with stage("name"):` adds the stage's wall time to the summary (for benchmarks)."""
+
+    def __init__(self, summary: RunSummary) -> None:
+        self.summary = summary
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = round(time.perf_counter() - started, 3)
+            self.summary.stage_seconds[name] = elapsed
 
 
 def safe_message(error: BaseException) -> str:
@@ -383,8 +548,8 @@ def _count_outcomes(summary: RunSummary, outcomes: list[DeliveryOutcome]) -> Non
             )
 
 
-def _rows_per_system(work_dir: str) -> dict[str, int]:
-    produced = Path(work_dir) / "feed"
+def _rows_per_system(folder: str) -> dict[str, int]:
+    produced = Path(folder)
     if not produced.exists() or not any(produced.glob("*.parquet")):
         return {}
     counts = (
@@ -397,19 +562,40 @@ def _rows_per_system(work_dir: str) -> dict[str, int]:
     return {str(system): int(rows) for system, rows in counts.iter_rows()}
 
 
+def _count_decisions(warehouse: str, summary: RunSummary) -> None:
+    """Records and reasons over all partitions, reused ones included."""
+    with connect(Path(warehouse)) as connection:
+        rows = connection.execute(
+            "SELECT reason, count(*) FROM decisions GROUP BY reason ORDER BY reason"
+        ).fetchall()
+    summary.reasons = {str(reason): int(count) for reason, count in rows}
+    summary.records = sum(summary.reasons.values())
+    summary.visible = summary.reasons.get("shown", 0)
+
+
 def _finish_run(
-    warehouse: str, summary: RunSummary, *, status: str, message: str | None = None
+    warehouse: str,
+    summary: RunSummary,
+    *,
+    status: str,
+    message: str | None = None,
+    plan: PartitionPlan | None = None,
 ) -> None:
     """Close the run's record; a published run also extends the decision history."""
     with connect(Path(warehouse)) as connection:
         connection.execute("BEGIN TRANSACTION")
         if status == "published":
-            summary.changes = history.record_history(connection, run_id=summary.run_id)
+            summary.changes = history.record_history(
+                connection,
+                run_id=summary.run_id,
+                only_partitions=plan.dirty if plan else None,
+            )
         connection.execute(
             """UPDATE runs SET ended_at = $now, status = $status, snapshot = $snapshot,
                records = $records, visible = $visible, deliveries_loaded = $loaded,
                deliveries_rejected = $rejected, rows_quarantined = $quarantined,
-               exit_code = $exit_code, message = $message
+               exit_code = $exit_code, message = $message, partitions = $partitions,
+               partitions_decided = $partitions_decided
                WHERE run_id = $run_id""",
             {
                 "now": datetime.now(UTC),
@@ -422,6 +608,8 @@ def _finish_run(
                 "quarantined": summary.rows_quarantined,
                 "exit_code": exit_code_for(summary, status),
                 "message": message,
+                "partitions": summary.partitions,
+                "partitions_decided": summary.partitions_decided,
                 "run_id": summary.run_id,
             },
         )

@@ -52,9 +52,20 @@ class Job:
     def run(self, as_of: date = DAY_2, *extra: str) -> int:
         return main(
             [
-                "run", "--as-of", as_of.isoformat(), "--inbox", str(self.inbox),
-                "--warehouse", str(self.warehouse), "--analytics", str(self.analytics),
-                "--feed", str(self.feed), "--partitions", "4", *extra,
+                "run",
+                "--as-of",
+                as_of.isoformat(),
+                "--inbox",
+                str(self.inbox),
+                "--warehouse",
+                str(self.warehouse),
+                "--analytics",
+                str(self.analytics),
+                "--feed",
+                str(self.feed),
+                "--partitions",
+                "4",
+                *extra,
             ]
         )
 
@@ -82,25 +93,44 @@ def job(tmp_path: Path) -> Job:
 
 
 def test_run_publishes_only_visible_records_with_the_contract_columns(job: Job) -> None:
-    write_delivery(job.inbox, "melior", DAY_1, [
-        melior_row("D-1"),
-        melior_row("D-2", Dokumenttid="2015-01-01 10:00"),
-        melior_row("D-3", HSAid="SE2321000131-E000000011001", Enhetsnamn="BUP Göteborg"),
-    ])
+    write_delivery(
+        job.inbox,
+        "melior",
+        DAY_1,
+        [
+            melior_row("D-1"),
+            melior_row("D-2", Dokumenttid="2015-01-01 10:00"),
+            melior_row("D-3", HSAid="SE2321000131-E000000011001", Enhetsnamn="BUP Göteborg"),
+        ],
+    )
     write_delivery(job.inbox, "t4", DAY_1, [t4_row("T-1")])
 
     assert job.run() == 0
 
     feed = job.feed_rows()
     assert feed["record_id"].to_list() == ["melior:D-1", "t4:T-1"]
-    for column in ("record_id", "source_system", "record_version", "patient_id",
-                   "care_unit_hsa_id", "care_unit_name", "info_type", "documented_at",
-                   "documented_date", "signed", "title", "content", "rules_version"):
+    for column in (
+        "record_id",
+        "source_system",
+        "record_version",
+        "patient_id",
+        "care_unit_hsa_id",
+        "care_unit_name",
+        "info_type",
+        "documented_at",
+        "documented_date",
+        "signed",
+        "title",
+        "content",
+        "rules_version",
+    ):
         assert column in feed.columns
     assert feed["patient_id"].to_list() == [PATIENT, PATIENT]
     assert job.decisions() == {
-        "melior:D-1": "shown", "melior:D-2": "before_system_start",
-        "melior:D-3": "exempt_unit", "t4:T-1": "shown",
+        "melior:D-1": "shown",
+        "melior:D-2": "before_system_start",
+        "melior:D-3": "exempt_unit",
+        "t4:T-1": "shown",
     }
 
 
@@ -160,8 +190,13 @@ def test_rejected_delivery_exits_3_and_other_systems_still_load(
 def test_rejected_redelivery_keeps_yesterdays_data(job: Job) -> None:
     write_delivery(job.inbox, "melior", DAY_1, [melior_row("D-1")])
     assert job.run(DAY_1) == 0
-    write_delivery(job.inbox, "melior", DAY_2, [melior_row("D-1", 2, Status="MAKULERAD")],
-                   control={"sha256": "0" * 64})
+    write_delivery(
+        job.inbox,
+        "melior",
+        DAY_2,
+        [melior_row("D-1", 2, Status="MAKULERAD")],
+        control={"sha256": "0" * 64},
+    )
 
     assert job.run(DAY_2) == 3
 
@@ -200,12 +235,23 @@ def test_run_for_a_past_date_uses_only_deliveries_up_to_it(job: Job, tmp_path: P
 
 
 def test_block_hides_the_patients_rows_at_the_unit(job: Job) -> None:
-    write_delivery(job.inbox, "t4", DAY_1, [
-        t4_row("T-1"), t4_row("T-2", patient_pnr="19410708-6995"),
-    ])
-    write_delivery(job.inbox, "blocks", DAY_1, [
-        block_row("B-1", pnr=OTHER_PATIENT, scope="UNIT", hsa_id="SE2321000131-E000000000201"),
-    ])
+    write_delivery(
+        job.inbox,
+        "t4",
+        DAY_1,
+        [
+            t4_row("T-1"),
+            t4_row("T-2", patient_pnr="19410708-6995"),
+        ],
+    )
+    write_delivery(
+        job.inbox,
+        "blocks",
+        DAY_1,
+        [
+            block_row("B-1", pnr=OTHER_PATIENT, scope="UNIT", hsa_id="SE2321000131-E000000000201"),
+        ],
+    )
 
     assert job.run() == 0
 
@@ -213,9 +259,15 @@ def test_block_hides_the_patients_rows_at_the_unit(job: Job) -> None:
 
 
 def test_quarantined_rows_keep_raw_text_in_the_warehouse_only(job: Job) -> None:
-    write_delivery(job.inbox, "melior", DAY_1, [
-        melior_row("D-1"), melior_row("D-2", Personnummer="191212121213"),
-    ])
+    write_delivery(
+        job.inbox,
+        "melior",
+        DAY_1,
+        [
+            melior_row("D-1"),
+            melior_row("D-2", Personnummer="191212121213"),
+        ],
+    )
 
     assert job.run() == 0
 
@@ -239,9 +291,7 @@ def test_analytics_holds_pseudonyms_not_personnummer(job: Job) -> None:
     assert job.run() == 0
 
     with duckdb.connect(str(job.analytics), read_only=True) as connection:
-        keys = connection.execute(
-            "SELECT DISTINCT patient_key FROM record_visibility"
-        ).fetchall()
+        keys = connection.execute("SELECT DISTINCT patient_key FROM record_visibility").fetchall()
         tables = [t for (t,) in connection.execute("SHOW TABLES").fetchall()]
         dump = json.dumps(
             [connection.execute(f"SELECT * FROM {t}").fetchall() for t in tables], default=str

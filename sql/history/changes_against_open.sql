@@ -1,8 +1,20 @@
--- What this run's decisions change against the open history periods.
-WITH open_periods AS (
+-- What this run's decisions change against the open history periods. With
+-- $only_partitions set (a nightly run that redid only those), the rest is
+-- unchanged by construction and not compared.
+WITH decided AS (
+    SELECT *
+    FROM decisions
+    WHERE $only_partitions IS NULL OR list_contains($only_partitions, partition_key)
+),
+open_periods AS (
     SELECT record_id, visible, reason, reasons
     FROM decision_history
     WHERE to_run IS NULL
+      AND ($only_partitions IS NULL
+           OR record_id IN (SELECT record_id FROM decided)
+           -- gone from every partition (a record that only moved is compared where it is)
+           OR (list_contains($only_partitions, partition_key)
+               AND record_id NOT IN (SELECT record_id FROM decisions)))
 ),
 compared AS (
     SELECT
@@ -10,7 +22,7 @@ compared AS (
         d.source_system, d.care_unit_hsa_id, d.care_unit_name, d.info_type,
         o.visible AS before_visible, o.reason AS before_reason, o.reasons AS before_reasons,
         d.visible AS after_visible, d.reason AS after_reason, d.reasons AS after_reasons
-    FROM decisions AS d
+    FROM decided AS d
     FULL OUTER JOIN open_periods AS o USING (record_id)
 )
 SELECT

@@ -11,5 +11,6 @@ CREATE TABLE IF NOT EXISTS decision_history (
     from_run         VARCHAR NOT NULL,
     from_seq         BIGINT NOT NULL,
     to_run           VARCHAR,
-    to_seq           BIGINT
+    to_seq           BIGINT,
+    partition_key    INTEGER             -- the patient partition when the period opened
 )
