@@ -11,6 +11,8 @@ Quirks:
   autumn's repeated hour, one hour on in the spring gap (see
   `common.local_naive_to_utc`); the documentation date is the written date.
   `Signeringstid` may be empty, but if given it must be readable.
+- The personnummer is 12 digits; the same number written `YYYYMMDD-NNNN` is read
+  too (no guess), anything else is invalid.
 - Flags are Swedish codes: `Signerad` `J` / `N`, `Status` `AKTIV` / `MAKULERAD`.
 - The only source with a specialty (`Specialitet`) and, with AsynjaVisph, a
   keyword (`Sokord`, empty is null).
