@@ -171,10 +171,14 @@ def offset_timestamp(value: pl.Expr) -> pl.Expr:
     with_fraction = stripped.str.to_datetime(
         "%Y-%m-%dT%H:%M:%S%.f%#z", strict=False, exact=True, time_unit="us", time_zone="UTC"
     )
-    # An offset is required: a bare local time is ambiguous for these sources.
-    has_offset = stripped.str.contains(r"(Z|[+-][0-9]{2}:?[0-9]{2})$")
+    # The exact shape, offset required: a bare local time is ambiguous, and an
+    # unpadded field or a leap second is not what the contract promises.
+    well_formed = stripped.str.contains(
+        r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-2][0-9]:[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?"
+        r"(Z|[+-][0-9]{2}:[0-9]{2})$"
+    )
     return (
-        pl.when(has_offset)
+        pl.when(well_formed)
         .then(with_seconds.fill_null(with_fraction))
         .otherwise(pl.lit(None, dtype=UTC_DATETIME))
     )
