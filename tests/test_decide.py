@@ -695,3 +695,10 @@ def test_output_keeps_the_input_row_order() -> None:
     ]
     blocks = [block(), block(block_id="B-2", scope="UNIT", care_unit_hsa_id=UNIT_HSA)]
     assert run_decide(rows, blocks)["record_id"].to_list() == ids
+
+
+def test_deciding_an_already_decided_frame_replaces_the_decision_columns() -> None:
+    first = run_decide([record(), record(record_id="melior:D-2", retracted=True)])
+    again = decide(first.lazy(), blocks_frame([]), default_rules(), AS_OF).collect()
+    assert again.columns == first.columns
+    assert again.equals(first)
