@@ -15,8 +15,8 @@ Three things shape the code:
   the note keyword, whose null is the canonical "no keyword" (canonical.py).
 * **Streaming.** Only row-wise expressions and left joins with small frames:
   two derived from the blocks, each aggregated to one row per join key first so
-  a join can never duplicate a record, and the constant table that turns the
-  bit mask of applying rules into `reasons`. No sort, no window over the
+  a join can never duplicate a record. `reasons` comes from a bit mask of the
+  applying rules looked up in a constant table. No sort, no window over the
   records. The main per-row cost is normalising three text columns (NFKD).
 * **Order independence.** Nothing depends on row order: blocks are reduced to
   sets of keys before the joins, and every rule is row-wise.
@@ -331,23 +331,29 @@ def decide(
         .alias(_tmp(f"rule_{code}"))
         for code, expr in applies.items()
     ]
-    # The applying rules as a bit mask, turned into `reasons` and `reason` by a
-    # join with the small table of all 4096 masks: building a list per row from
-    # twelve when/then branches was ~20x slower than this lookup.
+    # The applying rules as a bit mask, mapped to `reasons` and `reason` through
+    # the constant table of all 4096 masks: building a list per row from twelve
+    # when/then branches was ~20x slower than this lookup.
     mask = pl.sum_horizontal(
         pl.col(_tmp(f"rule_{code}")).cast(pl.Int32) * (1 << bit) for bit, code in enumerate(REASONS)
     )
+    table = _reason_table()
+    masks = pl.lit(table[_tmp("mask")]).implode()
 
     # Step 3: the decision columns, all derived from the mask so they cannot disagree.
     decided = (
         inputs.with_columns(rule_columns)
         .with_columns(mask.alias(_tmp("mask")))
-        .join(_reason_table().lazy(), on=_tmp("mask"), how="left", maintain_order="left")
         .with_columns(
-            pl.col(_tmp("reasons")).alias("reasons"),
-            pl.col(_tmp("reason")).alias("reason"),
-            # Null only if the lookup failed, which cannot happen; hidden if it did.
-            (pl.col(_tmp("reason")) == SHOWN).fill_null(False).alias("visible"),
+            pl.col(_tmp("mask"))
+            .replace_strict(masks, pl.lit(table[_tmp("reasons")]).implode())
+            .alias("reasons"),
+            pl.col(_tmp("mask"))
+            .replace_strict(masks, pl.lit(table[_tmp("reason")]).implode())
+            .alias("reason"),
+        )
+        .with_columns(
+            (pl.col("reason") == SHOWN).fill_null(False).alias("visible"),
             pl.lit(rules.rules_version, dtype=pl.String).alias("rules_version"),
             (
                 ~invalid
