@@ -82,12 +82,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--keep-snapshots", type=_positive, default=7)
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
-    run.add_argument("--dask", action="store_true",
-                     help="decide partitions on a local Dask cluster (LocalCluster)")
-    run.add_argument("--dask-address", default=None,
-                     help="decide partitions on the Dask scheduler at this address")
-    run.add_argument("--dask-workers", type=_positive, default=2,
-                     help="worker processes of the local Dask cluster (default 2)")
+    run.add_argument(
+        "--dask",
+        action="store_true",
+        help="decide partitions on a local Dask cluster (LocalCluster)",
+    )
+    run.add_argument(
+        "--dask-address",
+        default=None,
+        help="decide partitions on the Dask scheduler at this address",
+    )
+    run.add_argument(
+        "--dask-workers",
+        type=_positive,
+        default=2,
+        help="worker processes of the local Dask cluster (default 2)",
+    )
 
     sample = commands.add_parser("sample", help="write a synthetic contract-conformant inbox")
     sample.add_argument("--out", type=Path, default=DEFAULT_INBOX)
@@ -144,6 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # runs on closed networks and reports to nobody.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    # With no Prefect server configured, a temporary one starts; on a busy
+    # 2-core machine that can take longer than Prefect's default wait.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     arguments = build_parser().parse_args(argv)
     try:
         if arguments.command == "run":

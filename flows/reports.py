@@ -133,7 +133,15 @@ def explain(warehouse: Path, rules_path: Path, record_id: str, as_of: date | Non
     row = decided.row(0, named=True)
     print(f"{record_id} as of {as_of} under rules {rules.rules_version}")
     print(f"  visible: {row['visible']}   reason: {row['reason']}   reasons: {row['reasons']}")
-    hidden_fields = {"patient_id", "title", "content", "keyword", "birth_date"}
+    # Explain output is read by operators; it still holds no personnummer or text.
+    hidden_fields = {
+        "patient_id",
+        "title",
+        "content",
+        "keyword",
+        "normalised_keyword",
+        "birth_date",
+    }
     print("  values used:")
     for name, value in row.items():
         if name in hidden_fields or name.startswith("rule_") or name in {"reasons"}:

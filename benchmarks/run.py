@@ -1,0 +1,217 @@
+"""Region-scale benchmark: jvn against a hand-written DuckDB peer, at several sizes.
+
+For each size N it generates an inbox with `jvn sample` (day 1: the whole
+history, day 2: a ~0.3 % delta), then measures, each in a fresh process
+(wall time and peak RSS of the process tree, via GNU time):
+
+  full      `jvn run` for day 1 from an empty warehouse
+  nightly   `jvn run` for day 2 on top (the delta)
+  rerun     `jvn run` for day 2 again under a changed rule file (T4 start moved)
+  peer      benchmarks/peer.sql over day 1's deliveries (Melior transcoded first)
+
+and prints a Markdown table (also written to <out>/results.md and results.json).
+Timings are medians of --repeat runs where repeated. This is a benchmark, not a
+test: nothing here asserts.
+
+    uv run python benchmarks/run.py --sizes 1000000 10000000 --out bench-out
+"""
+
+from __future__ import annotations
+
+import argparse
+import codecs
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DAY_1, DAY_2 = date(2026, 11, 24), date(2026, 11, 25)
+RECORDS_PER_PARTITION = 200_000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--out", type=Path, default=ROOT / "bench-out")
+    parser.add_argument("--repeat", type=int, default=1, help="repeat full and peer runs")
+    parser.add_argument("--keep", action="store_true", help="keep generated inboxes")
+    arguments = parser.parse_args()
+    arguments.out.mkdir(parents=True, exist_ok=True)
+    results: list[dict[str, Any]] = []
+    for size in arguments.sizes:
+        results.append(bench_size(size, arguments.out / str(size), arguments.repeat))
+        if not arguments.keep:
+            shutil.rmtree(arguments.out / str(size) / "inbox", ignore_errors=True)
+        write_results(arguments.out, results)
+    print(render(results))
+
+
+def bench_size(size: int, folder: Path, repeat: int) -> dict[str, Any]:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    inbox = folder / "inbox"
+    generated = measure(
+        ["jvn", "sample", "--out", str(inbox), "--records", str(size), "--seed", "7",
+         "--days", "2", "--end-date", DAY_2.isoformat()],
+        folder / "sample.log",
+    )
+    partitions = max(4, -(-size // RECORDS_PER_PARTITION))
+    result: dict[str, Any] = {"records": size, "partitions": partitions, "generate": generated}
+
+    def job(tag: str, as_of: date, *extra: str) -> dict[str, Any]:
+        data = folder / "data"
+        return measure(
+            ["jvn", "run", "--as-of", as_of.isoformat(), "--inbox", str(inbox),
+             "--warehouse", str(data / "warehouse.duckdb"),
+             "--analytics", str(data / "analytics.duckdb"), "--feed", str(data / "feed"),
+             "--partitions", str(partitions), "--json", *extra],
+            folder / f"{tag}.log",
+            summary=True,
+        )
+
+    fulls = []
+    for _ in range(repeat):
+        shutil.rmtree(folder / "data", ignore_errors=True)
+        fulls.append(job("full", DAY_1))
+    result["full"] = median_of(fulls)
+    result["nightly"] = job("nightly", DAY_2)
+    rules = folder / "rules-t4-moved.toml"
+    rules.write_text(
+        (ROOT / "rules" / "region.toml").read_text(encoding="utf-8")
+        .replace('version = "2026.1"', 'version = "2026.1-bench"')
+        .replace("start = 2020-12-01", "start = 2020-12-08"),
+        encoding="utf-8",
+    )
+    result["rerun"] = job("rerun", DAY_2, "--rules", str(rules))
+    result["peer"] = median_of([run_peer(inbox, folder, DAY_1) for _ in range(repeat)])
+    for stage in ("full", "nightly", "rerun", "peer"):
+        result[stage]["records_per_s"] = round(size / result[stage]["wall_s"])
+    return result
+
+
+def run_peer(inbox: Path, folder: Path, as_of: date) -> dict[str, Any]:
+    """The peer in its own process: transcode Melior, then one DuckDB query."""
+    script = folder / "peer_job.py"
+    script.write_text(PEER_JOB, encoding="utf-8")
+    return measure(
+        [sys.executable, str(script), str(inbox), str(folder / "peer"), as_of.isoformat(),
+         str(ROOT / "benchmarks" / "peer.sql"), str(ROOT.parent / "shared" / "spec"
+                                                     / "exempt_units.csv")],
+        folder / "peer.log",
+    )
+
+
+PEER_JOB = '''
+import codecs, sys, shutil
+from pathlib import Path
+import duckdb
+inbox, out, as_of, sql_path, exempt = sys.argv[1:6]
+out = Path(out); shutil.rmtree(out, ignore_errors=True); out.mkdir(parents=True)
+for source in sorted(Path(inbox).glob("melior/*/journal.csv")):
+    target = out / f"melior-{source.parent.name}.csv"
+    decoder = codecs.getincrementaldecoder("cp1252")(errors="replace")
+    with source.open("rb") as raw, target.open("w", encoding="utf-8", newline="") as sink:
+        while chunk := raw.read(1 << 20):
+            sink.write(decoder.decode(chunk))
+        sink.write(decoder.decode(b"", final=True))
+sql = Path(sql_path).read_text().replace("__OUT__", str(out / "visible.parquet"))
+dated = lambda feed, name: [str(p) for p in sorted(Path(inbox).glob(f"{feed}/*/{name}"))
+                            if p.parent.name <= as_of]
+con = duckdb.connect()
+con.execute(sql, {"as_of": as_of, "melior": [str(p) for p in sorted(out.glob("melior-*.csv"))
+                                             if p.stem[7:] <= as_of],
+    "asynjavisph": dated("asynjavisph", "records.ndjson"), "obstetrix": dated("obstetrix", "journal.csv"),
+    "journalia": dated("journalia", "export.csv"), "t4": dated("t4", "entries.csv"),
+    "blocks": dated("blocks", "blocks.csv"), "exempt_units": exempt})
+print(con.sql(f"SELECT count(*) FROM '{out}/visible.parquet'").fetchone()[0])
+'''
+
+
+def measure(command: list[str], log: Path, *, summary: bool = False) -> dict[str, Any]:
+    """Run a command under GNU time; wall seconds, peak RSS of the tree, the JSON summary."""
+    environment = {
+        **os.environ,
+        "JVN_PSEUDONYM_KEY": "benchmark-key-not-a-secret-000",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+    }
+    started = time.perf_counter()
+    completed = subprocess.run(
+        ["/usr/bin/time", "-v", *command], capture_output=True, text=True, env=environment,
+        check=False,
+    )
+    wall = time.perf_counter() - started
+    log.write_text(completed.stdout + "\n" + completed.stderr, encoding="utf-8")
+    if completed.returncode not in (0, 3):
+        raise SystemExit(f"{' '.join(command[:2])} failed ({completed.returncode}); see {log}")
+    peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", completed.stderr)
+    outcome: dict[str, Any] = {
+        "wall_s": round(wall, 2),
+        "peak_rss_mib": round(int(peak.group(1)) / 1024) if peak else None,
+    }
+    if summary:
+        document = json.loads(completed.stdout[completed.stdout.index("{"):])
+        outcome["stage_seconds"] = document["stage_seconds"]
+        outcome["partitions_decided"] = document["partitions_decided"]
+        outcome["visible"] = document["visible"]
+        outcome["records"] = document["records"]
+    return outcome
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    best = dict(runs[0])
+    best["wall_s"] = round(statistics.median(r["wall_s"] for r in runs), 2)
+    best["runs"] = len(runs)
+    return best
+
+
+def write_results(out: Path, results: list[dict[str, Any]]) -> None:
+    (out / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    (out / "results.md").write_text(render(results), encoding="utf-8")
+
+
+def render(results: list[dict[str, Any]]) -> str:
+    lines = [
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"{_memory_gib():.0f} GiB, Python {platform.python_version()}",
+        "",
+        "| records | partitions | generate s | full s | peer s | full / peer | nightly s | "
+        "nightly / full | rerun s | peak RSS full MiB | peak RSS peer MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['records']:,} | {r['partitions']} | {r['generate']['wall_s']} | "
+            f"{r['full']['wall_s']} | {r['peer']['wall_s']} | "
+            f"{r['full']['wall_s'] / r['peer']['wall_s']:.2f} | {r['nightly']['wall_s']} | "
+            f"{r['nightly']['wall_s'] / r['full']['wall_s']:.2f} | {r['rerun']['wall_s']} | "
+            f"{r['full']['peak_rss_mib']} | {r['peer']['peak_rss_mib']} |"
+        )
+    lines += ["", "Stage seconds (full / nightly / rerun):", ""]
+    for r in results:
+        for tag in ("full", "nightly", "rerun"):
+            stages = ", ".join(f"{k} {v}" for k, v in r[tag]["stage_seconds"].items())
+            lines.append(f"- {r['records']:,} {tag}: {stages} "
+                         f"(partitions decided: {r[tag]['partitions_decided']})")
+    return "\n".join(lines) + "\n"
+
+
+def _memory_gib() -> float:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        return 0.0
+
+
+if __name__ == "__main__":
+    codecs.lookup("cp1252")
+    main()
