@@ -198,6 +198,7 @@ def parse_rows(utf8_path: Path, fmt: SourceFormat, work_dir: Path) -> RawDeliver
     connection = duckdb.connect()
     try:
         connection.execute("SET preserve_insertion_order = true")
+        connection.execute("SET enable_progress_bar = false")
         read = (
             "SELECT * FROM read_csv($path, auto_detect = false, columns = $columns, "
             "delim = $delim, quote = $quote, escape = $escape, header = $header, "
@@ -213,7 +214,8 @@ def parse_rows(utf8_path: Path, fmt: SourceFormat, work_dir: Path) -> RawDeliver
         }
         try:
             connection.execute(
-                f"COPY ({read}) TO '{_sql_path(staging)}' (FORMAT parquet, COMPRESSION zstd)",
+                f"COPY ({_with_json_fields(read, fmt)}) TO '{_sql_path(staging)}' "
+                "(FORMAT parquet, COMPRESSION zstd)",
                 parameters,
             )
             rejects = connection.sql(
@@ -268,6 +270,41 @@ def _empty_lines(utf8_path: Path, fmt: SourceFormat, up_to: int) -> list[int]:
     return empty
 
 
+def _with_json_fields(read: str, fmt: SourceFormat) -> str:
+    """For NDJSON: pick the adapter's fields out of each line, parsing it once.
+
+    A line that is not a JSON object yields nulls (and `json_object` "false");
+    the guard keeps DuckDB's JSON functions from ever seeing invalid JSON, whose
+    error messages would quote the line.
+    """
+    if fmt.kind != "ndjson" or not fmt.json_fields:
+        return read
+    texts = [(name, path) for name, path, kind in fmt.json_fields if kind == "text"]
+    jsons = [(name, path) for name, path, kind in fmt.json_fields if kind == "json"]
+    selects = ["line", "CASE WHEN is_object THEN 'true' ELSE 'false' END AS json_object"]
+    for group, function, cast in (
+        (texts, "json_extract_string", ""),
+        (jsons, "json_extract", "::VARCHAR[]"),
+    ):
+        if not group:
+            continue
+        paths = ", ".join("'" + path.replace("'", "''") + "'" for _, path in group)
+        selects.append(
+            f"CASE WHEN is_object THEN {function}(line, [{paths}]){cast} END AS {function}_values"
+        )
+    unpacked = ["line", "json_object"]
+    unpacked += [
+        f"json_extract_string_values[{i + 1}] AS {name}" for i, (name, _) in enumerate(texts)
+    ]
+    unpacked += [f"json_extract_values[{i + 1}] AS {name}" for i, (name, _) in enumerate(jsons)]
+    return (
+        "WITH lines AS (SELECT line, CASE WHEN json_valid(line) "
+        f"THEN json_type(line) = 'OBJECT' ELSE false END AS is_object FROM ({read})), "
+        f"extracted AS (SELECT {', '.join(selects)} FROM lines) "
+        f"SELECT {', '.join(unpacked)} FROM extracted"
+    )
+
+
 def scan_raw(raw: RawDelivery, fmt: SourceFormat) -> pl.LazyFrame:
     """The parsed rows as a LazyFrame with their 1-based position in the file.
 
@@ -277,7 +314,7 @@ def scan_raw(raw: RawDelivery, fmt: SourceFormat) -> pl.LazyFrame:
     rows = pl.scan_parquet(raw.rows_path).with_row_index("_ordinal", offset=1)
     rows = rows.with_columns(pl.col("_ordinal").cast(pl.Int64))
     if raw.rejects.is_empty():
-        return rows.rename({"_ordinal": "source_row"}).select([*fmt.columns, "source_row"])
+        return rows.rename({"_ordinal": "source_row"}).select([*fmt.raw_columns, "source_row"])
     # Rejected row j (1-based, by position p_j) has p_j - j parsed rows before it.
     gaps = (
         raw.rejects.select("source_row")
@@ -301,7 +338,7 @@ def scan_raw(raw: RawDelivery, fmt: SourceFormat) -> pl.LazyFrame:
     )
     return with_shift.with_columns(
         source_row=pl.col("_ordinal") + pl.col("_rejects_so_far").fill_null(0)
-    ).select([*fmt.columns, "source_row"])
+    ).select([*fmt.raw_columns, "source_row"])
 
 
 def _reject_reason(error_type: str) -> str:

@@ -2,9 +2,10 @@
 
 Quirks:
 
-- The reader hands over each line whole as the String column `line`; fields are
-  picked out with JSON paths (`$.patient.pnr`, `$.unit.hsaId` are nested). A line
-  that is not a JSON object (bad JSON, an array, a bare value, a blank line) is a
+- The reader hands over each line whole as `line`, plus the fields named in
+  `FORMAT.json_fields`, picked out by JSON path in one parse of the line
+  (`$.patient.pnr`, `$.unit.hsaId` are nested), and `json_object`. A line that
+  is not a JSON object (bad JSON, an array, a bare value, a blank line) is a
   row error "not a JSON object"; its record id is unreadable.
 - JSON types are checked where the contract gives one: `rev` must be a JSON number
   (an integer >= 1, not the string "2"), `signed` and `retracted` JSON booleans
@@ -31,6 +32,22 @@ FORMAT = SourceFormat(
     kind="ndjson",
     encoding="utf-8",
     columns=("line",),
+    json_fields=(
+        ("_id", "$.id", "text"),
+        ("_pnr", "$.patient.pnr", "text"),
+        ("_hsa_id", "$.unit.hsaId", "text"),
+        ("_unit_name", "$.unit.name", "text"),
+        ("_type", "$.type", "text"),
+        ("_keyword", "$.keyword", "text"),
+        ("_documented_at", "$.documentedAt", "text"),
+        ("_signed_at", "$.signedAt", "text"),
+        ("_title", "$.title", "text"),
+        ("_body", "$.body", "text"),
+        # JSON text, so that types can be checked: `2` not `"2"`, `true` not `"true"`.
+        ("_rev", "$.rev", "json"),
+        ("_signed", "$.signed", "json"),
+        ("_retracted", "$.retracted", "json"),
+    ),
 )
 
 INFO_TYPES = {
@@ -44,65 +61,27 @@ INFO_TYPES = {
     "referral": "referral",
 }
 
-_LINE = pl.col("line")
 
-_FIELDS = {
-    "_id": "$.id",
-    "_rev": "$.rev",
-    "_pnr": "$.patient.pnr",
-    "_hsa_id": "$.unit.hsaId",
-    "_unit_name": "$.unit.name",
-    "_type": "$.type",
-    "_keyword": "$.keyword",
-    "_documented_at": "$.documentedAt",
-    "_signed_at": "$.signedAt",
-    "_title": "$.title",
-    "_body": "$.body",
-}
-"""Staging column -> JSON path. A JSON null or an absent key reads as null."""
+def _json_integer(column: str) -> pl.Expr:
+    """A JSON number that is an integer >= 1 (a string "2" arrives quoted and fails)."""
+    return common.positive_int(pl.col(column))
 
 
-def _is_json_object() -> pl.Expr:
-    """The line parses as JSON and its top level is an object."""
-    parsed = _LINE.str.json_path_match("$")
-    return (_LINE.str.strip_chars().str.starts_with("{") & parsed.is_not_null()).fill_null(False)
-
-
-def _json_integer(key: str) -> pl.Expr:
-    """A top-level key holding a JSON number that is an integer >= 1, else null.
-
-    The filter keeps the object only when the value is a number (a string "2"
-    never compares to one); `positive_int` then refuses fractions like `2.5`.
-    """
-    is_number = _LINE.str.json_path_match(f"$[?(@.{key} >= 1)]").is_not_null()
-    value = common.positive_int(_LINE.str.json_path_match(f"$.{key}"))
-    return pl.when(is_number).then(value).otherwise(pl.lit(None, dtype=pl.Int64))
-
-
-def _json_boolean(key: str) -> pl.Expr:
-    """A top-level key holding JSON `true` / `false`; anything else (a string too) is null."""
-    return (
-        pl.when(_LINE.str.json_path_match(f"$[?(@.{key} == true)]").is_not_null())
-        .then(pl.lit(True))
-        .when(_LINE.str.json_path_match(f"$[?(@.{key} == false)]").is_not_null())
-        .then(pl.lit(False))
-        .otherwise(pl.lit(None, dtype=pl.Boolean))
-    )
+def _json_boolean(column: str) -> pl.Expr:
+    """JSON `true` / `false`; anything else (the strings "true"/"false" too) is null."""
+    return common.flag(pl.col(column), ["true"], ["false"])
 
 
 def to_canonical(raw: pl.LazyFrame, context: DeliveryContext) -> pl.LazyFrame:
     """AsynjaVisph lines (one JSON object each) -> canonical record versions plus `error`."""
-    extracted = raw.with_columns(
-        _is_object=_is_json_object(),
-        **{name: _LINE.str.json_path_match(path) for name, path in _FIELDS.items()},
-    )
+    extracted = raw.with_columns(_is_object=pl.col("json_object") == "true")
     pnr = common.personnummer(pl.col("_pnr"))
     documented_at = common.offset_timestamp(pl.col("_documented_at"))
     signed_at_text = common.text("_signed_at")
     signed_at = common.offset_timestamp(signed_at_text)
     parsed = extracted.with_columns(
         source_record_id=common.text("_id"),
-        record_version=_json_integer("rev"),
+        record_version=_json_integer("_rev"),
         patient_id=pnr.patient_id,
         birth_date=pnr.birth_date,
         care_unit_hsa_id=common.text("_hsa_id"),
@@ -113,8 +92,8 @@ def to_canonical(raw: pl.LazyFrame, context: DeliveryContext) -> pl.LazyFrame:
         keyword=common.text("_keyword"),
         documented_at=documented_at,
         documented_date=common.local_date(documented_at),
-        signed=_json_boolean("signed"),
-        retracted=_json_boolean("retracted"),
+        signed=_json_boolean("_signed"),
+        retracted=_json_boolean("_retracted"),
         title=pl.col("_title").fill_null(""),
         content=pl.col("_body").fill_null(""),
         _signed_at_bad=signed_at_text.is_not_null() & signed_at.is_null(),

@@ -29,6 +29,18 @@ class SourceFormat:
     """The header, in order. For NDJSON: the single column `line`, one JSON object each."""
     delimiter: str = ","
     quote: str = '"'
+    json_fields: tuple[tuple[str, str, Literal["text", "json"]], ...] = ()
+    """NDJSON only: (column, JSON path, kind) the reader extracts from each line, parsing
+    it once. `text`: the value as a string (a JSON string unquoted); `json`: the value's
+    JSON text (`2`, `true`, `"2"`), so adapters can check JSON types. Absent or null:
+    null. The reader also adds `json_object`: "true" when the line is a JSON object."""
+
+    @property
+    def raw_columns(self) -> tuple[str, ...]:
+        """The string columns an adapter receives (besides `source_row`)."""
+        if self.kind == "ndjson":
+            return (*self.columns, *(name for name, _, _ in self.json_fields), "json_object")
+        return self.columns
 
 
 class SourceAdapter(Protocol):
