@@ -60,8 +60,20 @@ def bench_size(size: int, folder: Path, repeat: int) -> dict[str, Any]:
     folder.mkdir(parents=True)
     inbox = folder / "inbox"
     generated = measure(
-        ["jvn", "sample", "--out", str(inbox), "--records", str(size), "--seed", "7",
-         "--days", "2", "--end-date", DAY_2.isoformat()],
+        [
+            "jvn",
+            "sample",
+            "--out",
+            str(inbox),
+            "--records",
+            str(size),
+            "--seed",
+            "7",
+            "--days",
+            "2",
+            "--end-date",
+            DAY_2.isoformat(),
+        ],
         folder / "sample.log",
     )
     partitions = max(4, -(-size // RECORDS_PER_PARTITION))
@@ -70,10 +82,24 @@ def bench_size(size: int, folder: Path, repeat: int) -> dict[str, Any]:
     def job(tag: str, as_of: date, *extra: str) -> dict[str, Any]:
         data = folder / "data"
         return measure(
-            ["jvn", "run", "--as-of", as_of.isoformat(), "--inbox", str(inbox),
-             "--warehouse", str(data / "warehouse.duckdb"),
-             "--analytics", str(data / "analytics.duckdb"), "--feed", str(data / "feed"),
-             "--partitions", str(partitions), "--json", *extra],
+            [
+                "jvn",
+                "run",
+                "--as-of",
+                as_of.isoformat(),
+                "--inbox",
+                str(inbox),
+                "--warehouse",
+                str(data / "warehouse.duckdb"),
+                "--analytics",
+                str(data / "analytics.duckdb"),
+                "--feed",
+                str(data / "feed"),
+                "--partitions",
+                str(partitions),
+                "--json",
+                *extra,
+            ],
             folder / f"{tag}.log",
             summary=True,
         )
@@ -86,7 +112,8 @@ def bench_size(size: int, folder: Path, repeat: int) -> dict[str, Any]:
     result["nightly"] = job("nightly", DAY_2)
     rules = folder / "rules-t4-moved.toml"
     rules.write_text(
-        (ROOT / "rules" / "region.toml").read_text(encoding="utf-8")
+        (ROOT / "rules" / "region.toml")
+        .read_text(encoding="utf-8")
         .replace('version = "2026.1"', 'version = "2026.1-bench"')
         .replace("start = 2020-12-01", "start = 2020-12-08"),
         encoding="utf-8",
@@ -99,41 +126,31 @@ def bench_size(size: int, folder: Path, repeat: int) -> dict[str, Any]:
 
 
 def run_peer(inbox: Path, folder: Path, as_of: date) -> dict[str, Any]:
-    """The peer in its own process: transcode Melior, then one DuckDB query."""
-    script = folder / "peer_job.py"
-    script.write_text(PEER_JOB, encoding="utf-8")
+    """The peer in its own process (benchmarks/peer.py)."""
+    exempt_units = ROOT.parent / "shared" / "spec" / "exempt_units.csv"
+    if not exempt_units.exists():
+        exempt_units = folder / "exempt_units.csv"
+        exempt_units.write_text(exempt_units_from_rules(), encoding="utf-8")
     return measure(
-        [sys.executable, str(script), str(inbox), str(folder / "peer"), as_of.isoformat(),
-         str(ROOT / "benchmarks" / "peer.sql"), str(ROOT.parent / "shared" / "spec"
-                                                     / "exempt_units.csv")],
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "peer.py"),
+            str(inbox),
+            str(folder / "peer"),
+            as_of.isoformat(),
+            str(exempt_units),
+        ],
         folder / "peer.log",
     )
 
 
-PEER_JOB = '''
-import codecs, sys, shutil
-from pathlib import Path
-import duckdb
-inbox, out, as_of, sql_path, exempt = sys.argv[1:6]
-out = Path(out); shutil.rmtree(out, ignore_errors=True); out.mkdir(parents=True)
-for source in sorted(Path(inbox).glob("melior/*/journal.csv")):
-    target = out / f"melior-{source.parent.name}.csv"
-    decoder = codecs.getincrementaldecoder("cp1252")(errors="replace")
-    with source.open("rb") as raw, target.open("w", encoding="utf-8", newline="") as sink:
-        while chunk := raw.read(1 << 20):
-            sink.write(decoder.decode(chunk))
-        sink.write(decoder.decode(b"", final=True))
-sql = Path(sql_path).read_text().replace("__OUT__", str(out / "visible.parquet"))
-dated = lambda feed, name: [str(p) for p in sorted(Path(inbox).glob(f"{feed}/*/{name}"))
-                            if p.parent.name <= as_of]
-con = duckdb.connect()
-con.execute(sql, {"as_of": as_of, "melior": [str(p) for p in sorted(out.glob("melior-*.csv"))
-                                             if p.stem[7:] <= as_of],
-    "asynjavisph": dated("asynjavisph", "records.ndjson"), "obstetrix": dated("obstetrix", "journal.csv"),
-    "journalia": dated("journalia", "export.csv"), "t4": dated("t4", "entries.csv"),
-    "blocks": dated("blocks", "blocks.csv"), "exempt_units": exempt})
-print(con.sql(f"SELECT count(*) FROM '{out}/visible.parquet'").fetchone()[0])
-'''
+def exempt_units_from_rules() -> str:
+    """exempt_units.csv rebuilt from the rule file, where the spec folder is absent."""
+    from transforms.rules import default_rules_path, load_rules
+
+    rules = load_rules(default_rules_path())
+    rows = [f"{unit.hsa_id},{unit.name}" for unit in rules.exempt_units.hsa_ids]
+    return "hsa_id,name\n" + "\n".join(rows) + "\n"
 
 
 def measure(command: list[str], log: Path, *, summary: bool = False) -> dict[str, Any]:
@@ -146,7 +163,10 @@ def measure(command: list[str], log: Path, *, summary: bool = False) -> dict[str
     }
     started = time.perf_counter()
     completed = subprocess.run(
-        ["/usr/bin/time", "-v", *command], capture_output=True, text=True, env=environment,
+        ["/usr/bin/time", "-v", *command],
+        capture_output=True,
+        text=True,
+        env=environment,
         check=False,
     )
     wall = time.perf_counter() - started
@@ -159,7 +179,7 @@ def measure(command: list[str], log: Path, *, summary: bool = False) -> dict[str
         "peak_rss_mib": round(int(peak.group(1)) / 1024) if peak else None,
     }
     if summary:
-        document = json.loads(completed.stdout[completed.stdout.index("{"):])
+        document = json.loads(completed.stdout[completed.stdout.index("{") :])
         outcome["stage_seconds"] = document["stage_seconds"]
         outcome["partitions_decided"] = document["partitions_decided"]
         outcome["visible"] = document["visible"]
@@ -200,8 +220,10 @@ def render(results: list[dict[str, Any]]) -> str:
     for r in results:
         for tag in ("full", "nightly", "rerun"):
             stages = ", ".join(f"{k} {v}" for k, v in r[tag]["stage_seconds"].items())
-            lines.append(f"- {r['records']:,} {tag}: {stages} "
-                         f"(partitions decided: {r[tag]['partitions_decided']})")
+            lines.append(
+                f"- {r['records']:,} {tag}: {stages} "
+                f"(partitions decided: {r[tag]['partitions_decided']})"
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -231,7 +231,7 @@ def _run_flow(arguments: argparse.Namespace, as_of: date) -> int:
                 }
             )
         )
-        flow_to_run = nightly_run.with_options(task_runner=runner)
+        flow_to_run = nightly_run.with_options(task_runner=runner)  # type: ignore[arg-type]
     try:
         summary = flow_to_run(
             as_of=as_of,

@@ -45,31 +45,30 @@ INFO_TYPES: Final = (
 )
 """Canonical information types. A source code the contract does not list becomes `other`."""
 
-UTC_DATETIME: Final = pl.Datetime("us", "UTC")
+UTC_DATETIME: Final[pl.DataType] = pl.Datetime("us", "UTC")
 
-RECORD_SCHEMA: Final = pl.Schema(
-    {
-        "record_id": pl.String,  # "<system>:<source id>"
-        "source_system": pl.String,
-        "record_version": pl.Int64,
-        "patient_id": pl.String,  # 12-digit personnummer / samordningsnummer, no dash
-        "birth_date": pl.Date,  # samordningsnummer: day minus 60
-        "care_unit_hsa_id": pl.String,
-        "care_unit_name": pl.String,
-        "specialty": pl.String,  # only Melior delivers one; null elsewhere
-        "source_code": pl.String,  # the information-type code exactly as delivered
-        "info_type": pl.String,  # one of INFO_TYPES
-        "keyword": pl.String,  # note keyword (sökord); null when none
-        "documented_at": UTC_DATETIME,
-        "documented_date": pl.Date,  # local date in Europe/Stockholm
-        "signed": pl.Boolean,
-        "retracted": pl.Boolean,
-        "title": pl.String,
-        "content": pl.String,
-        "delivery_id": pl.String,
-        "source_row": pl.Int64,  # 1-based data-row position in the delivered file
-    }
-)
+_RECORD_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
+    "record_id": pl.String,  # "<system>:<source id>"
+    "source_system": pl.String,
+    "record_version": pl.Int64,
+    "patient_id": pl.String,  # 12-digit personnummer / samordningsnummer, no dash
+    "birth_date": pl.Date,  # samordningsnummer: day minus 60
+    "care_unit_hsa_id": pl.String,
+    "care_unit_name": pl.String,
+    "specialty": pl.String,  # only Melior delivers one; null elsewhere
+    "source_code": pl.String,  # the information-type code exactly as delivered
+    "info_type": pl.String,  # one of INFO_TYPES
+    "keyword": pl.String,  # note keyword (sökord); null when none
+    "documented_at": UTC_DATETIME,
+    "documented_date": pl.Date,  # local date in Europe/Stockholm
+    "signed": pl.Boolean,
+    "retracted": pl.Boolean,
+    "title": pl.String,
+    "content": pl.String,
+    "delivery_id": pl.String,
+    "source_row": pl.Int64,  # 1-based data-row position in the delivered file
+}
+RECORD_SCHEMA: Final = pl.Schema(_RECORD_COLUMNS)
 """One version of one journal record, as every adapter yields it."""
 
 BLOCK_SCHEMA: Final = pl.Schema(
@@ -110,4 +109,4 @@ class DeliveryContext:
 
 def adapter_output_schema(base: pl.Schema) -> pl.Schema:
     """The schema an adapter's LazyFrame must have: the canonical columns plus `error`."""
-    return pl.Schema({**base, ERROR_COLUMN: pl.String})
+    return pl.Schema([*base.items(), (ERROR_COLUMN, pl.String())])
