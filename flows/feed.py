@@ -20,6 +20,7 @@ from typing import Any
 
 import polars as pl
 
+from flows.faults import checkpoint
 from flows.warehouse import private_dir
 
 CURRENT = "CURRENT"
@@ -137,11 +138,13 @@ def publish_snapshot(
         for name in extra_files
         if (staged / name).exists()
     ]
+    checkpoint("feed:files")
     manifest = {**manifest_fields, "row_count": rows_total, "files": files, "extra_files": extras}
     _write_durably(staged / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     _fsync_dir(staged)
     os.rename(staged, final)
     _fsync_dir(feed_dir)
+    checkpoint("feed:snapshot")
     point_current_at(feed_dir, snapshot_name)
     return final
 
@@ -152,7 +155,9 @@ def point_current_at(feed_dir: Path, snapshot_name: str) -> None:
         raise FeedError(f"{snapshot_name} is not a complete snapshot")
     temporary = feed_dir / f".{CURRENT}.{os.getpid()}"
     _write_durably(temporary, snapshot_name + "\n")
+    checkpoint("current:before")
     os.replace(temporary, feed_dir / CURRENT)
+    checkpoint("current:after")
     _fsync_dir(feed_dir)
 
 

@@ -19,6 +19,7 @@ import duckdb
 import polars as pl
 
 from flows import reader
+from flows.faults import checkpoint
 from flows.inbox import DeliveryFolder, DeliveryRejected, read_control
 from transforms.canonical import BLOCKS_FEED, DeliveryContext
 from transforms.sources.base import SourceFormat
@@ -53,7 +54,10 @@ def load_delivery(
     adapter = adapter_for(delivery.feed)
     fmt: SourceFormat = adapter.FORMAT
     data_path = delivery.path / fmt.file_name
-    digest = reader.sha256_of(data_path) if data_path.is_file() else None
+    # Never follow a symlink out of the inbox, not even to checksum it: read_control
+    # rejects such a delivery, and nothing outside the inbox is opened first.
+    readable = data_path.is_file() and not data_path.is_symlink()
+    digest = reader.sha256_of(data_path) if readable else None
     sha256 = digest.sha256 if digest else None
 
     def reject(error: str, rows: int | None = None) -> DeliveryOutcome:
@@ -164,6 +168,7 @@ def load_delivery(
                 "now": datetime.now(UTC),
             },
         )
+        checkpoint(f"load:{delivery.feed}")
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")

@@ -34,6 +34,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import analytics, diff, feed, history
+from flows.faults import checkpoint
 from flows.inbox import DeliveryFolder, discover
 from flows.ingest import DeliveryOutcome, load_delivery
 from flows.sql import load_sql
@@ -254,6 +255,7 @@ def export_state(
                 "WHERE status = 'loaded' AND business_date <= $as_of",
                 {"run_id": run_id, "as_of": as_of},
             )
+    checkpoint("export_state")
     if only_partitions is not None:
         return sorted(only_partitions)
     records_dir = state_dir / "records"
@@ -299,6 +301,7 @@ def decide_partition_with(
     decided.select(DECISION_COLUMNS).write_parquet(
         decisions_dir / f"part-{partition:04d}.parquet", compression="zstd"
     )
+    checkpoint("decide")
     feed_file = None
     if visible.height:
         feed_file = f"part-{partition:04d}.parquet"
@@ -341,6 +344,7 @@ def store_decisions(warehouse: str, work_dir: str, only_partitions: list[int] | 
         except BaseException:
             connection.execute("ROLLBACK")
             raise
+    checkpoint("store_decisions")
 
 
 @task(name="publish-feed", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
@@ -392,6 +396,7 @@ def publish(
 @task(name="build-analytics", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
 def build_analytics(warehouse: str, analytics_path: str) -> None:
     """Rebuild the analysts' database from the warehouse (no personal data)."""
+    checkpoint("analytics")
     analytics.rebuild(Path(warehouse), Path(analytics_path))
 
 
@@ -479,6 +484,7 @@ def nightly_run(
             )
         with stage("record_run"):
             _finish_run(warehouse, summary, status="published", plan=plan)
+            checkpoint("finish")
         with stage("analytics"):
             build_analytics(warehouse, analytics_db)
             _fill_report_lists(warehouse, summary)
