@@ -13,6 +13,7 @@ import duckdb
 
 from flows.config import pseudonym_key
 from flows.sql import load_sql
+from flows.warehouse import limit_resources
 
 _TABLES = (
     "analytics/record_visibility",
@@ -30,6 +31,7 @@ def rebuild(warehouse: Path, analytics: Path) -> None:
     temporary.unlink(missing_ok=True)
     analytics.parent.mkdir(parents=True, exist_ok=True)
     connection = duckdb.connect()
+    limit_resources(connection, warehouse.with_name(warehouse.name + ".tmp"))
     try:
         connection.execute(f"ATTACH '{_quoted(str(warehouse))}' AS warehouse (READ_ONLY)")
         connection.execute(f"ATTACH '{_quoted(str(temporary))}' AS analytics")

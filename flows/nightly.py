@@ -366,8 +366,9 @@ def publish(
     staged = feed.staging_dir(feed_path, snapshot_name)
     produced = Path(work_dir) / "feed"
     if produced.exists():
+        # Linked, not moved: a retried publish finds every file where it was.
         for path in sorted(produced.glob("*.parquet")):
-            shutil.move(str(path), staged / path.name)
+            _link_or_copy(path, staged / path.name)
     known: dict[str, dict[str, Any]] = {}
     if plan.dirty is not None and plan.previous_snapshot:
         previous = feed_path / plan.previous_snapshot
@@ -566,6 +567,14 @@ def _rows_per_system(folder: str) -> dict[str, int]:
         .collect()
     )
     return {str(system): int(rows) for system, rows in counts.iter_rows()}
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """Hard-link a finished file into place; copy where the folders are on two file systems."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def _count_decisions(warehouse: str, summary: RunSummary) -> None:

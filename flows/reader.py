@@ -28,6 +28,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from flows.warehouse import limit_resources
 from transforms.sources.base import SourceFormat
 
 _CHUNK = 1 << 20
@@ -196,9 +197,9 @@ def parse_rows(utf8_path: Path, fmt: SourceFormat, work_dir: Path) -> RawDeliver
         # unescaped, so each line arrives whole as one field.
         options = {"delim": "\x1f", "quote": "", "escape": "", "header": False}
     connection = duckdb.connect()
+    limit_resources(connection, work_dir / "spill")
     try:
         connection.execute("SET preserve_insertion_order = true")
-        connection.execute("SET enable_progress_bar = false")
         read = (
             "SELECT * FROM read_csv($path, auto_detect = false, columns = $columns, "
             "delim = $delim, quote = $quote, escape = $escape, header = $header, "

@@ -18,6 +18,19 @@ from flows.sql import load_sql, statements_in
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
 
+MEMORY_LIMIT_VARIABLE = "JVN_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "3GB"
+"""DuckDB's own default is 80 % of the machine; the job shares it with polars,
+so DuckDB gets a fixed budget and spills to disk beyond it."""
+
+
+def limit_resources(connection: duckdb.DuckDBPyConnection, spill_dir: Path) -> None:
+    """Give a DuckDB connection the job's memory budget and a private spill folder."""
+    limit = os.environ.get(MEMORY_LIMIT_VARIABLE, DEFAULT_MEMORY_LIMIT)
+    connection.execute(f"SET memory_limit = '{_quoted(limit)}'")
+    connection.execute(f"SET temp_directory = '{_quoted(str(spill_dir))}'")
+    connection.execute("SET enable_progress_bar = false")
+
 
 def private_dir(path: Path) -> Path:
     """Create a folder only the job's user can read (if it does not exist yet)."""
@@ -45,8 +58,7 @@ def connect(
     try:
         if not existed and not read_only:
             os.chmod(path, PRIVATE_FILE_MODE)
-        spill = path.with_name(path.name + ".tmp")
-        connection.execute(f"SET temp_directory = '{_quoted(str(spill))}'")
+        limit_resources(connection, path.with_name(path.name + ".tmp"))
         if threads:
             connection.execute(f"SET threads = {int(threads)}")
         if memory_limit:
