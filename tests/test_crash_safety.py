@@ -270,3 +270,21 @@ def test_rollback_after_a_crash_returns_to_the_previously_live_snapshot(
     result = jvn(rollback, job_env(tmp_path / "prefect"))
     assert result.returncode == 0, describe(result)
     assert current(job) == installation.live_before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="flows/nightly.py: a failure after the new CURRENT is in place (here the analytics "
+    "rebuild) is reported as exit 1 'run failed, nothing published, the previous feed stays "
+    "live' and the run is recorded as failed, while its snapshot is live",
+)
+def test_a_failed_run_leaves_the_previous_feed_live(
+    installation: Installation, env: dict[str, str], tmp_path: Path
+) -> None:
+    job = installation.before.copy_to(tmp_path / "job")
+    job.analytics.unlink()
+    job.analytics.mkdir()  # the rebuilt database cannot be renamed over a folder
+    result = jvn(job.run_args(DAY_2), env)
+    assert result.returncode == 1, describe(result)
+    assert "the previous feed stays live" in result.stderr
+    assert current(job) == installation.live_before, "exit 1 said so, but a new feed is live"
