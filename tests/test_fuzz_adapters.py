@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from flows.inbox import DeliveryFolder, discover
@@ -96,6 +96,9 @@ STRUCTURE = [
 ]
 
 
+TEXT_ALPHABET = st.sampled_from(list('0123456789-:T+Z ;,|"\r\nabcÅÄÖåäö€“”{}[]\\'))
+
+
 @st.composite
 def mutated(draw: st.DrawFn, feed: str) -> bytes:
     """A valid delivery of `feed`, then 1-4 hostile edits."""
@@ -104,7 +107,7 @@ def mutated(draw: st.DrawFn, feed: str) -> bytes:
         kind = draw(
             st.sampled_from(
                 ["truncate", "flip", "insert", "delete", "structure", "duplicate", "huge",
-                 "reencode", "swap_lines"]
+                 "reencode", "swap_lines", "text", "text", "structure"]
             )
         )  # fmt: skip
         position = draw(st.integers(0, max(0, len(data))))
@@ -117,6 +120,11 @@ def mutated(draw: st.DrawFn, feed: str) -> bytes:
             data[position:position] = draw(st.binary(min_size=1, max_size=64))
         elif kind == "delete":
             del data[position : position + draw(st.integers(1, 64))]
+        elif kind == "text":
+            # Readable in the feed's own encoding: damages fields, not the file.
+            encoding = adapter_for(feed).FORMAT.encoding.replace("-sig", "")
+            text = draw(st.text(alphabet=TEXT_ALPHABET, min_size=1, max_size=24))
+            data[position:position] = text.encode(encoding, errors="replace")
         elif kind == "structure":
             data[position:position] = draw(st.sampled_from(STRUCTURE))
         elif kind == "duplicate":
@@ -586,6 +594,7 @@ def test_hostile_deliveries_load_whole_or_not_at_all(
             rows = 0
         write_delivery(warehouse.inbox, feed, business_date, data=data, control={"rows": rows})
         outcome = warehouse.load(feed, business_date)
+        event(outcome.status)
         if outcome.status in ("already_loaded", "duplicate"):
             return
         if outcome.status == "rejected":
