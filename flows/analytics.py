@@ -26,6 +26,11 @@ _TABLES = (
 
 def rebuild(warehouse: Path, analytics: Path) -> None:
     """Write a fresh analytics.duckdb from the warehouse's latest state."""
+    install(build(warehouse, analytics), analytics)
+
+
+def build(warehouse: Path, analytics: Path) -> Path:
+    """Build the new analysts' database beside the live one; returns its temporary path."""
     key = pseudonym_key()
     temporary = analytics.with_name(f".{analytics.name}.building")
     temporary.unlink(missing_ok=True)
@@ -47,7 +52,22 @@ def rebuild(warehouse: Path, analytics: Path) -> None:
         connection.close()
     # Analysts may read it: readable by the job's group, never world-readable.
     os.chmod(temporary, 0o640)
-    os.replace(temporary, analytics)
+    return temporary
+
+
+def check_replaceable(analytics: Path) -> None:
+    """Fail before the feed goes live if the built database could not be renamed into place."""
+    from flows.nightly import RunFailed
+
+    if analytics.exists() and not analytics.is_file():
+        raise RunFailed(f"the analysts' database {analytics} is not a file; it cannot be replaced")
+    if not os.access(analytics.parent, os.W_OK):
+        raise RunFailed(f"the folder of the analysts' database {analytics} is not writable")
+
+
+def install(built: Path, analytics: Path) -> None:
+    """Replace the analysts' database with a built one in one rename."""
+    os.replace(built, analytics)
 
 
 def _quoted(value: str) -> str:

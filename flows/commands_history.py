@@ -156,7 +156,7 @@ def rollback(feed_dir: Path, warehouse: Path) -> int:
     stays recorded). Refuses (ConfigError, exit 2) when there is no live
     snapshot or none older than it is kept.
     """
-    from flows.feed import FeedError, live_snapshot, point_current_at, snapshots
+    from flows.feed import FeedError, live_snapshot, point_current_at, previously_live
     from flows.lock import RunLock, RunLocked
 
     try:
@@ -167,13 +167,13 @@ def rollback(feed_dir: Path, warehouse: Path) -> int:
                 raise ConfigError(str(error)) from None
             if live is None:
                 raise ConfigError(f"nothing to roll back: no live snapshot in {feed_dir}")
-            kept = snapshots(feed_dir)
-            older = [name for name in kept if name < live.name]
-            if not older:
+            # Back along the publication log, never to a folder that was not live.
+            previous = previously_live(feed_dir, live.name)
+            if previous is None:
                 raise ConfigError(
-                    f"cannot roll back: {live.name} is the oldest snapshot kept in {feed_dir}"
+                    f"cannot roll back: {live.name} is the oldest snapshot kept in {feed_dir} "
+                    "(of those the job published)"
                 )
-            previous = older[-1]
             point_current_at(feed_dir, previous)
     except RunLocked as error:
         raise ConfigError(str(error)) from None

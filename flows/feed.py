@@ -25,6 +25,9 @@ from flows.warehouse import private_dir
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
+PUBLISHED_LOG = "PUBLISHED"
+"""Append-only: each snapshot name that a run made live, in order. Rollback walks
+back along it; a complete snapshot folder that never went live is not in it."""
 _STAGING_PREFIX = ".staging-"
 
 FEED_COLUMNS: tuple[str, ...] = (
@@ -107,6 +110,7 @@ def publish_snapshot(
     *,
     extra_files: tuple[str, ...] = (),
     known_files: dict[str, dict[str, Any]] | None = None,
+    make_live: bool = True,
 ) -> Path:
     """Checksum the staged Parquet files, write the manifest, make it live.
 
@@ -115,7 +119,9 @@ def publish_snapshot(
     `known_files` maps names of files hard-linked from a published snapshot to
     their manifest entries (rows, sha256), which are reused rather than
     recomputed: those bytes were checked when that snapshot was published.
-    Returns the published snapshot's folder.
+    With `make_live=False` the snapshot is complete in its final folder but
+    `CURRENT` is left alone: `go_live` swaps it later, once everything else that
+    could fail has succeeded. Returns the snapshot's folder.
     """
     known_files = known_files or {}
     final = feed_dir / snapshot_name
@@ -145,8 +151,68 @@ def publish_snapshot(
     os.rename(staged, final)
     _fsync_dir(feed_dir)
     checkpoint("feed:snapshot")
-    point_current_at(feed_dir, snapshot_name)
+    if make_live:
+        go_live(feed_dir, snapshot_name)
     return final
+
+
+def go_live(feed_dir: Path, snapshot_name: str) -> None:
+    """Swap `CURRENT` to a complete snapshot, then log it as published.
+
+    In this order: a crash between the two leaves the live snapshot out of the
+    log, so a rollback still returns to the one live before it.
+    """
+    point_current_at(feed_dir, snapshot_name)
+    log_path = feed_dir / PUBLISHED_LOG
+    with log_path.open("a", encoding="utf-8") as log:
+        log.write(snapshot_name + "\n")
+        log.flush()
+        os.fsync(log.fileno())
+    os.chmod(log_path, 0o600)
+
+
+def published_snapshots(feed_dir: Path) -> list[str]:
+    """Snapshots that runs made live, oldest first (a name once, at its first publication)."""
+    log = feed_dir / PUBLISHED_LOG
+    if not log.is_file():
+        return []
+    names = [line.strip() for line in log.read_text(encoding="utf-8").splitlines()]
+    return list(dict.fromkeys(name for name in names if name))
+
+
+def previously_live(feed_dir: Path, live_name: str) -> str | None:
+    """The snapshot published before `live_name` that is still kept, for a rollback."""
+    published = [name for name in published_snapshots(feed_dir) if (feed_dir / name).is_dir()]
+    if live_name in published:
+        earlier = published[: published.index(live_name)]
+    else:
+        earlier = [name for name in published if name != live_name]
+    return earlier[-1] if earlier else None
+
+
+def discard_unpublished(feed_dir: Path, snapshot_name: str) -> None:
+    """Remove a run's own snapshot folder when it never went live (never the live one)."""
+    live = live_snapshot(feed_dir)
+    if live is not None and live.name == snapshot_name:
+        return
+    if snapshot_name in published_snapshots(feed_dir):
+        return
+    shutil.rmtree(feed_dir / snapshot_name, ignore_errors=True)
+    shutil.rmtree(feed_dir / f"{_STAGING_PREFIX}{snapshot_name}", ignore_errors=True)
+
+
+def remove_unpublished(feed_dir: Path) -> list[str]:
+    """Delete complete snapshot folders that never went live (a run died before its swap)."""
+    live = live_snapshot(feed_dir)
+    published = set(published_snapshots(feed_dir))
+    doomed = [
+        name
+        for name in snapshots(feed_dir)
+        if name not in published and (live is None or name != live.name)
+    ]
+    for name in doomed:
+        shutil.rmtree(feed_dir / name, ignore_errors=True)
+    return doomed
 
 
 def point_current_at(feed_dir: Path, snapshot_name: str) -> None:

@@ -36,3 +36,13 @@ def record_history(
         {"run_id": run_id},
     ).fetchall()
     return {str(direction): int(count) for direction, count in counts}
+
+
+def undo_run(connection: duckdb.DuckDBPyConnection, *, run_id: str) -> None:
+    """Take back `record_history` for a run whose feed never went live.
+
+    Must run inside the caller's transaction.
+    """
+    for statement in load_sql("history/undo_run").split(";"):
+        if statement.strip():
+            connection.execute(statement, {"run_id": run_id})

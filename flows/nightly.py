@@ -107,6 +107,7 @@ class RunSummary:
     partitions: int = 0
     partitions_decided: int = 0
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -356,7 +357,7 @@ def publish(
     keep: int,
     plan: PartitionPlan,
 ) -> str:
-    """Move the staged feed files into a new snapshot and make it live.
+    """Assemble the new snapshot, complete in its final folder, not yet live.
 
     Partitions this run did not decide are hard links to the previous
     snapshot's files: a quiet night rewrites few files, and the snapshot still
@@ -389,16 +390,23 @@ def publish(
         manifest_fields,
         known_files=known,
         extra_files=(diff.CHANGE_SET_FILE,),
+        make_live=False,
     )
-    feed.prune_snapshots(feed_path, keep)
     return snapshot_name
 
 
+@task(name="go-live", cache_policy=NO_CACHE)
+def go_live(feed_dir: str, snapshot_name: str, keep: int) -> None:
+    """Swap CURRENT to the complete snapshot, log it, prune old snapshots."""
+    feed.go_live(Path(feed_dir), snapshot_name)
+    feed.prune_snapshots(Path(feed_dir), keep)
+
+
 @task(name="build-analytics", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
-def build_analytics(warehouse: str, analytics_path: str) -> None:
-    """Rebuild the analysts' database from the warehouse (no personal data)."""
+def build_analytics(warehouse: str, analytics_path: str) -> str:
+    """Build the analysts' database beside the live one (no personal data); its path."""
     checkpoint("analytics")
-    analytics.rebuild(Path(warehouse), Path(analytics_path))
+    return str(analytics.build(Path(warehouse), Path(analytics_path)))
 
 
 @flow(name="jvn-nightly", validate_parameters=True)
@@ -429,6 +437,7 @@ def nightly_run(
     )
     work_dir = str(private_dir(private_dir(Path(warehouse).parent / "work") / run_id))
     feed.clean_stale_staging(Path(feed_dir))
+    feed.remove_unpublished(Path(feed_dir))
     with connect(Path(warehouse)) as connection:
         connection.execute(
             "INSERT INTO runs (run_id, as_of, rules_version, rules_sha256, started_at, status) "
@@ -442,6 +451,7 @@ def nightly_run(
             },
         )
     stage = _StageClock(summary)
+    recorded = live = False
     try:
         with stage("load"):
             deliveries, ignored = discover_inbox(inbox, as_of)
@@ -484,11 +494,26 @@ def nightly_run(
                 feed_dir, work_dir, snapshot_name, manifest_fields, keep_snapshots, plan
             )
         with stage("record_run"):
+            # Recorded before the swap, so that a failure here leaves the old feed
+            # live; taken back below if anything fails before the swap completes.
             _finish_run(warehouse, summary, status="published", plan=plan)
+            recorded = True
             checkpoint("finish")
         with stage("analytics"):
-            build_analytics(warehouse, analytics_db)
+            built_analytics = build_analytics(warehouse, analytics_db)
+            analytics.check_replaceable(Path(analytics_db))
             _fill_report_lists(warehouse, summary)
+        with stage("go_live"):
+            go_live(feed_dir, snapshot_name, keep_snapshots)
+            live = True
+        # The feed is live: from here on nothing may report "nothing published".
+        try:
+            analytics.install(Path(built_analytics), Path(analytics_db))
+        except OSError as error:
+            summary.warnings.append(
+                f"the analysts' database was not replaced ({type(error).__name__}); "
+                "it still shows the previous run"
+            )
         summary.status = "published"
         logger.info(
             "published %s: %d records, %d visible",
@@ -497,9 +522,13 @@ def nightly_run(
             summary.visible,
         )
     except Exception as error:
+        if live:
+            raise
         message = safe_message(error)
         summary.status = "failed"
-        _finish_run(warehouse, summary, status="failed", message=message)
+        if summary.snapshot:
+            feed.discard_unpublished(Path(feed_dir), summary.snapshot)
+        _finish_run(warehouse, summary, status="failed", message=message, undo=recorded)
         logger.error("run %s failed: %s", run_id, message)
         raise RunFailed(message) from None
     finally:
@@ -595,10 +624,17 @@ def _finish_run(
     status: str,
     message: str | None = None,
     plan: PartitionPlan | None = None,
+    undo: bool = False,
 ) -> None:
-    """Close the run's record; a published run also extends the decision history."""
+    """Close the run's record; a published run also extends the decision history.
+
+    `undo`: the run had recorded its publication, but its feed never went live:
+    its history is taken back in the same transaction that marks it failed.
+    """
     with connect(Path(warehouse)) as connection:
         connection.execute("BEGIN TRANSACTION")
+        if undo:
+            history.undo_run(connection, run_id=summary.run_id)
         if status == "published":
             summary.changes = history.record_history(
                 connection,
