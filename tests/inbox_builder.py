@@ -25,8 +25,13 @@ def delivery_bytes(feed: str, rows: list[dict[str, Any]]) -> bytes:
         return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8")
     buffer = io.StringIO()
     line_end = "\r\n" if fmt.encoding == "cp1252" else "\n"
-    writer = csv.writer(buffer, delimiter=fmt.delimiter, quotechar=fmt.quote,
-                        lineterminator=line_end, quoting=csv.QUOTE_MINIMAL)
+    writer = csv.writer(
+        buffer,
+        delimiter=fmt.delimiter,
+        quotechar=fmt.quote,
+        lineterminator=line_end,
+        quoting=csv.QUOTE_MINIMAL,
+    )
     writer.writerow(fmt.columns)
     for row in rows:
         writer.writerow(["" if row.get(c) is None else row[c] for c in fmt.columns])
@@ -70,11 +75,20 @@ def write_delivery(
 def melior_row(record_id: str = "D-1", version: int = 1, **overrides: Any) -> dict[str, Any]:
     """A Melior row that the default rules would show."""
     row = {
-        "DokumentID": record_id, "Version": str(version), "Personnummer": "191212121212",
-        "HSAid": "SE2321000131-E000000000101", "Enhetsnamn": "Medicinkliniken Östra",
-        "Specialitet": "Internmedicin", "Informationstyp": "ANTECKNING", "Sokord": "Bedömning",
-        "Dokumenttid": "2021-03-04 10:15", "Signerad": "J", "Signeringstid": "2021-03-04 11:00",
-        "Status": "AKTIV", "Rubrik": "Inskrivning", "Text": "Patienten mår bra; åäö “citat”",
+        "DokumentID": record_id,
+        "Version": str(version),
+        "Personnummer": "191212121212",
+        "HSAid": "SE2321000131-E000000000101",
+        "Enhetsnamn": "Medicinkliniken Östra",
+        "Specialitet": "Internmedicin",
+        "Informationstyp": "ANTECKNING",
+        "Sokord": "Bedömning",
+        "Dokumenttid": "2021-03-04 10:15",
+        "Signerad": "J",
+        "Signeringstid": "2021-03-04 11:00",
+        "Status": "AKTIV",
+        "Rubrik": "Inskrivning",
+        "Text": "Patienten mår bra; åäö “citat”",
     }
     row.update(overrides)
     return row
@@ -83,10 +97,17 @@ def melior_row(record_id: str = "D-1", version: int = 1, **overrides: Any) -> di
 def t4_row(record_id: str = "T-1", version: int = 1, **overrides: Any) -> dict[str, Any]:
     """A T4 row that the default rules would show."""
     row = {
-        "journal_id": record_id, "rev": str(version), "patient_pnr": "19121212-1212",
-        "clinic_hsa_id": "SE2321000131-E000000000201", "clinic_name": "Folktandvården Centrum",
-        "entry_type": "ANTECKNING", "entry_datetime": "2021-05-01T09:00:00+02:00",
-        "signed": "Y", "cancelled": "N", "heading": "Undersökning", "entry_text": "Inga fynd",
+        "journal_id": record_id,
+        "rev": str(version),
+        "patient_pnr": "19121212-1212",
+        "clinic_hsa_id": "SE2321000131-E000000000201",
+        "clinic_name": "Folktandvården Centrum",
+        "entry_type": "ANTECKNING",
+        "entry_datetime": "2021-05-01T09:00:00+02:00",
+        "signed": "Y",
+        "cancelled": "N",
+        "heading": "Undersökning",
+        "entry_text": "Inga fynd",
     }
     row.update(overrides)
     return row
@@ -95,8 +116,14 @@ def t4_row(record_id: str = "T-1", version: int = 1, **overrides: Any) -> dict[s
 def block_row(block_id: str = "B-1", version: int = 1, **overrides: Any) -> dict[str, Any]:
     """An active whole-journal block for the default test patient."""
     row = {
-        "block_id": block_id, "version": str(version), "pnr": "191212121212", "scope": "ALL",
-        "hsa_id": "", "valid_from": "2020-01-01", "valid_to": "", "status": "active",
+        "block_id": block_id,
+        "version": str(version),
+        "pnr": "191212121212",
+        "scope": "ALL",
+        "hsa_id": "",
+        "valid_from": "2020-01-01",
+        "valid_to": "",
+        "status": "active",
     }
     row.update(overrides)
     return row

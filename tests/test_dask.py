@@ -34,11 +34,29 @@ def _run(root: Path, *extra: str) -> dict[str, object]:
     }
     environment.pop("PREFECT_API_URL", None)
     completed = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "run", "--as-of", AS_OF,
-         "--inbox", str(SAMPLE_INBOX), "--warehouse", str(root / "warehouse.duckdb"),
-         "--analytics", str(root / "analytics.duckdb"), "--feed", str(root / "feed"),
-         "--json", *extra],
-        capture_output=True, text=True, env=environment, timeout=600, check=False,
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "run",
+            "--as-of",
+            AS_OF,
+            "--inbox",
+            str(SAMPLE_INBOX),
+            "--warehouse",
+            str(root / "warehouse.duckdb"),
+            "--analytics",
+            str(root / "analytics.duckdb"),
+            "--feed",
+            str(root / "feed"),
+            "--json",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=600,
+        check=False,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     return dict(json.loads(completed.stdout))
