@@ -229,12 +229,6 @@ def test_the_needles_are_real() -> None:
     assert any(b"Journaltext" in value for value in found.values())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="flows/inbox.py read_control echoes the sender's unexpected control-file key "
-    "names (up to 40 characters each) into the rejection message, which is logged, "
-    "printed and copied to analytics.deliveries.error",
-)
 def test_control_file_key_names_are_not_echoed(tmp_path: Path) -> None:
     fmt = adapter_for("t4").FORMAT
     folder = tmp_path / "t4" / DAY_1.isoformat()
