@@ -10,6 +10,7 @@ from __future__ import annotations
 import duckdb
 
 from flows.sql import load_sql
+from flows.warehouse import first_row
 
 
 def record_history(
@@ -20,7 +21,7 @@ def record_history(
     `only_partitions`: the partitions this run decided anew (None: all). Must
     run inside the caller's transaction.
     """
-    row = connection.execute("SELECT nextval('run_seq')").fetchone()
+    row = first_row(connection, "SELECT nextval('run_seq')")
     run_seq = int(row[0]) if row else 0
     connection.execute(
         "INSERT INTO decision_changes " + load_sql("history/changes_against_open"),

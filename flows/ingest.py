@@ -21,6 +21,7 @@ import polars as pl
 from flows import reader
 from flows.faults import checkpoint
 from flows.inbox import DeliveryFolder, DeliveryRejected, read_control
+from flows.warehouse import first_row
 from transforms.canonical import BLOCKS_FEED, DeliveryContext
 from transforms.sources.base import SourceFormat
 from transforms.sources.registry import adapter_for
@@ -221,9 +222,11 @@ def _class_escape(characters: str) -> str:
 
 
 def _count(connection: duckdb.DuckDBPyConnection, path: Path, condition: str) -> int:
-    row = connection.execute(
-        f"SELECT count(*) FROM read_parquet($path) WHERE {condition}", {"path": str(path)}
-    ).fetchone()
+    row = first_row(
+        connection,
+        f"SELECT count(*) FROM read_parquet($path) WHERE {condition}",
+        {"path": str(path)},
+    )
     return int(row[0]) if row else 0
 
 

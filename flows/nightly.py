@@ -38,7 +38,7 @@ from flows.faults import checkpoint
 from flows.inbox import DeliveryFolder, discover
 from flows.ingest import DeliveryOutcome, load_delivery
 from flows.sql import load_sql
-from flows.warehouse import connect, private_dir
+from flows.warehouse import connect, first_row, private_dir
 from transforms.canonical import FEEDS
 from transforms.decide import decide
 from transforms.rules import RuleSet, load_rules
@@ -174,10 +174,11 @@ def plan_partitions(
         return PartitionPlan(dirty=None, previous_snapshot=None, reason=reason)
 
     with connect(Path(warehouse)) as connection:
-        previous = connection.execute(
+        previous = first_row(
+            connection,
             "SELECT run_id, as_of, rules_version, partitions, snapshot FROM runs "
-            "WHERE status = 'published' ORDER BY run_seq DESC LIMIT 1"
-        ).fetchone()
+            "WHERE status = 'published' ORDER BY run_seq DESC LIMIT 1",
+        )
         if previous is None:
             return full("first run")
         run_id, previous_as_of, rules_version, previous_partitions, snapshot = previous
@@ -192,10 +193,11 @@ def plan_partitions(
             return full("a rerun for an earlier business date")
         if rules.unsigned_delay_days(as_of) != 0 or rules.unsigned_delay_days(previous_as_of) != 0:
             return full("an unsigned-entry delay is in force, so visibility moves with the date")
-        stray = connection.execute(
+        stray = first_row(
+            connection,
             "SELECT count(*) FROM decisions WHERE run_id NOT IN "
-            "(SELECT run_id FROM runs WHERE status = 'published')"
-        ).fetchone()
+            "(SELECT run_id FROM runs WHERE status = 'published')",
+        )
         if stray and stray[0]:
             return full("the warehouse holds decisions of an unpublished run")
         rows = connection.execute(
@@ -336,9 +338,9 @@ def store_decisions(warehouse: str, work_dir: str, only_partitions: list[int] | 
                     "INSERT INTO decisions BY NAME SELECT * FROM read_parquet($files)",
                     {"files": decisions_glob},
                 )
-            duplicated = connection.execute(
-                "SELECT count(*) - count(DISTINCT record_id) FROM decisions"
-            ).fetchone()
+            duplicated = first_row(
+                connection, "SELECT count(*) - count(DISTINCT record_id) FROM decisions"
+            )
             if duplicated and duplicated[0]:
                 raise RunFailed(f"validation failed: {duplicated[0]} record ids decided twice")
             connection.execute("COMMIT")

@@ -14,7 +14,7 @@ import polars as pl
 
 from flows.config import ConfigError
 from flows.sql import load_sql
-from flows.warehouse import connect
+from flows.warehouse import connect, first_row
 
 
 def print_run_summary(summary: dict[str, Any]) -> None:
@@ -66,10 +66,11 @@ def stats(warehouse: Path, by: str) -> int:
         "unit": "care_unit_hsa_id",
     }[by]
     with connect(warehouse, read_only=True) as connection:
-        latest = connection.execute(
+        latest = first_row(
+            connection,
             "SELECT run_id, as_of, rules_version FROM runs WHERE status = 'published' "
-            "ORDER BY run_seq DESC LIMIT 1"
-        ).fetchone()
+            "ORDER BY run_seq DESC LIMIT 1",
+        )
         if latest is None:
             raise ConfigError("no published run yet")
         table = connection.sql(
@@ -107,15 +108,21 @@ def explain(warehouse: Path, rules_path: Path, record_id: str, as_of: date | Non
         raise ConfigError(f"no warehouse at {warehouse}: run `jvn run` first")
     with connect(warehouse, read_only=True) as connection:
         if as_of is None:
-            latest = connection.execute(
-                "SELECT as_of FROM runs WHERE status = 'published' ORDER BY run_seq DESC LIMIT 1"
-            ).fetchone()
+            latest = first_row(
+                connection,
+                "SELECT as_of FROM runs WHERE status = 'published' ORDER BY run_seq DESC LIMIT 1",
+            )
             as_of = latest[0] if latest else None
         if as_of is None:
             raise ConfigError("no published run yet; give --as-of")
         state = connection.sql(
             f"SELECT * FROM ({load_sql('state/current_records')}) WHERE record_id = $record_id",
-            params={"as_of": as_of, "partitions": 1, "record_id": record_id},
+            params={
+                "as_of": as_of,
+                "partitions": 1,
+                "only_partitions": None,
+                "record_id": record_id,
+            },
         ).pl()
         blocks = connection.sql(load_sql("state/current_blocks"), params={"as_of": as_of}).pl()
         periods = connection.sql(

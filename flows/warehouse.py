@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -69,6 +70,16 @@ def connect(
         yield connection
     finally:
         connection.close()
+
+
+def first_row(connection: duckdb.DuckDBPyConnection, sql: str, parameters: object = None) -> Any:
+    """The first row of a query, or None, with the result fully consumed.
+
+    DuckDB 2 keeps a result open until it is fetched to the end, and refuses
+    other work on the connection meanwhile: `fetchone()` alone is not enough.
+    """
+    rows = connection.execute(sql, parameters).fetchall()
+    return rows[0] if rows else None
 
 
 def run_sql(connection: duckdb.DuckDBPyConnection, name: str, **parameters: object) -> None:
