@@ -14,18 +14,18 @@ from flows.warehouse import first_row
 
 
 def record_history(
-    connection: duckdb.DuckDBPyConnection, *, run_id: str, only_partitions: list[int] | None
+    connection: duckdb.DuckDBPyConnection, *, run_id: str, only_records: list[str] | None
 ) -> dict[str, int]:
     """Compare `decisions` with the open periods; close and open periods; count by direction.
 
-    `only_partitions`: the partitions this run decided anew (None: all). Must
+    `only_records`: the records this run decided anew (None: all). Must
     run inside the caller's transaction.
     """
     row = first_row(connection, "SELECT nextval('run_seq')")
     run_seq = int(row[0]) if row else 0
     connection.execute(
         "INSERT INTO decision_changes " + load_sql("history/changes_against_open"),
-        {"run_id": run_id, "only_partitions": only_partitions},
+        {"run_id": run_id, "only_records": only_records},
     )
     parameters = {"run_id": run_id, "run_seq": run_seq}
     connection.execute(load_sql("history/close_changed_periods"), parameters)

@@ -6,6 +6,7 @@ nothing personal as a parameter, and each task opens the warehouse itself.
 
 Stages, one way:
   load_feed (per system)  -> record_versions / block_versions / quarantine / deliveries
+  plan_partitions         -> full, or only the records new deliveries / block dates touched
   export_state            -> state Parquet, one folder per patient partition
   decide_partition (each) -> decided Parquet + feed Parquet, validated by pandera
   store_decisions         -> warehouse `decisions`, every record id once
@@ -148,30 +149,40 @@ def load_feed(
     return outcomes
 
 
+DIRTY_RECORDS_FILE = "dirty_records.parquet"
+"""In a run's work folder: the record ids an incremental run decides anew."""
+
+
 @dataclass(frozen=True)
 class PartitionPlan:
-    """Which partitions this run decides anew; the rest are reused from `previous_snapshot`."""
+    """What this run decides anew; everything else is kept from `previous_snapshot`."""
 
-    dirty: list[int] | None
-    """None: all (a full run)."""
+    dirty_records: int | None
+    """How many records are decided anew (their ids in DIRTY_RECORDS_FILE); None: all."""
+    affected: list[int]
+    """Incremental: the partitions the dirty records were in (their files are rebuilt)."""
     previous_snapshot: str | None
     reason: str
+
+    @property
+    def incremental(self) -> bool:
+        return self.dirty_records is not None
 
 
 @task(name="plan-partitions", cache_policy=NO_CACHE)
 def plan_partitions(
-    warehouse: str, feed_dir: str, as_of: date, partitions: int, rules_path: str
+    warehouse: str, feed_dir: str, work_dir: str, as_of: date, partitions: int, rules_path: str
 ) -> PartitionPlan:
-    """Decide everything, or only the partitions new deliveries or block dates touched.
+    """Decide everything, or only the records new deliveries or block dates touched.
 
-    Reuse is safe only when nothing but the deliveries and the date moved since
-    the previous published run, whose snapshot is still the live one and whose
-    decisions are still the warehouse's.
+    Keeping the rest is safe only when nothing but the deliveries and the date
+    moved since the previous published run, whose snapshot is still the live one
+    and whose decisions are still the warehouse's.
     """
     rules = load_rules(Path(rules_path))
 
     def full(reason: str) -> PartitionPlan:
-        return PartitionPlan(dirty=None, previous_snapshot=None, reason=reason)
+        return PartitionPlan(None, [], None, reason)
 
     with connect(Path(warehouse)) as connection:
         previous = first_row(
@@ -200,21 +211,32 @@ def plan_partitions(
         )
         if stray and stray[0]:
             return full("the warehouse holds decisions of an unpublished run")
-        rows = connection.execute(
-            load_sql("state/dirty_partitions"),
-            {
-                "as_of": as_of,
-                "previous_run": run_id,
-                "previous_as_of": previous_as_of,
-                "partitions": partitions,
-            },
+        dirty_path = Path(work_dir) / DIRTY_RECORDS_FILE
+        connection.execute(
+            f"COPY ({load_sql('state/dirty_records')}) TO '{_sql_path(dirty_path)}' "
+            "(FORMAT parquet)",
+            {"as_of": as_of, "previous_run": run_id, "previous_as_of": previous_as_of},
+        )
+        affected = connection.execute(
+            "SELECT DISTINCT partition_key FROM decisions WHERE record_id IN "
+            "(SELECT record_id FROM read_parquet($path)) ORDER BY partition_key",
+            {"path": str(dirty_path)},
         ).fetchall()
-    dirty = [int(key) for (key,) in rows]
+    dirty = pl.scan_parquet(dirty_path).select(pl.len()).collect().item()
     return PartitionPlan(
-        dirty=dirty,
+        dirty_records=int(dirty),
+        affected=[int(key) for (key,) in affected],
         previous_snapshot=snapshot,
-        reason=f"{len(dirty)} of {partitions} partitions touched since the previous run",
+        reason=f"{dirty} records touched since the previous run",
     )
+
+
+def dirty_record_ids(work_dir: str | Path) -> list[str] | None:
+    """The ids an incremental run decides anew, or None for a full run."""
+    path = Path(work_dir) / DIRTY_RECORDS_FILE
+    if not path.exists():
+        return None
+    return pl.read_parquet(path)["record_id"].to_list()
 
 
 @task(name="export-state", cache_policy=NO_CACHE)
@@ -224,14 +246,15 @@ def export_state(
     partitions: int,
     work_dir: str,
     run_id: str | None,
-    only_partitions: list[int] | None = None,
+    affected: list[int] | None = None,
 ) -> list[int]:
     """Write each record's state on as_of, partitioned by patient, and the blocks' state.
 
-    Returns the partitions to decide: all that hold records, or exactly
-    `only_partitions` (an empty one is decided as empty, so its old rows go).
-    With `run_id` None (`jvn whatif`) the warehouse is only read: no run's
-    deliveries are recorded.
+    An incremental run (a dirty-records file in `work_dir`) writes only those
+    records. Returns the partitions to decide: those holding exported records,
+    plus `affected` (partitions the records were in before, whose feed files
+    must be rebuilt even if they now hold none of them). With `run_id` None
+    (`jvn whatif`) the warehouse is only read: no run's deliveries are recorded.
     """
     state_dir = Path(work_dir) / "state"
     shutil.rmtree(state_dir, ignore_errors=True)
@@ -240,7 +263,7 @@ def export_state(
         parameters = {
             "as_of": as_of,
             "partitions": partitions,
-            "only_partitions": only_partitions,
+            "only_records": dirty_record_ids(work_dir),
         }
         connection.execute(
             f"COPY ({load_sql('state/current_records')}) TO '{_sql_path(state_dir / 'records')}' "
@@ -259,80 +282,121 @@ def export_state(
                 {"run_id": run_id, "as_of": as_of},
             )
     checkpoint("export_state")
-    if only_partitions is not None:
-        return sorted(only_partitions)
     records_dir = state_dir / "records"
-    if not records_dir.exists():
-        return []
-    return sorted(int(path.name.split("=", 1)[1]) for path in records_dir.glob("partition_key=*"))
+    exported = (
+        {int(path.name.split("=", 1)[1]) for path in records_dir.glob("partition_key=*")}
+        if records_dir.exists()
+        else set()
+    )
+    return sorted(exported | set(affected or []))
 
 
 @task(name="decide-partition", cache_policy=NO_CACHE)
 def decide_partition(
-    partition: int, work_dir: str, rules_path: str, as_of: date, run_id: str
+    partition: int,
+    work_dir: str,
+    rules_path: str,
+    as_of: date,
+    run_id: str,
+    previous_snapshot: str | None = None,
 ) -> PartitionResult:
     """Decide, validate and stage the feed file of one patient partition."""
     rules = load_rules(Path(rules_path))
-    return decide_partition_with(partition, Path(work_dir), rules, as_of, run_id)
+    previous = Path(previous_snapshot) if previous_snapshot else None
+    return decide_partition_with(partition, Path(work_dir), rules, as_of, run_id, previous)
 
 
 def decide_partition_with(
-    partition: int, work_dir: Path, rules: RuleSet, as_of: date, run_id: str
+    partition: int,
+    work_dir: Path,
+    rules: RuleSet,
+    as_of: date,
+    run_id: str,
+    previous_snapshot: Path | None = None,
 ) -> PartitionResult:
-    """The body of `decide_partition`, callable without Prefect (and by Dask workers)."""
+    """The body of `decide_partition`, callable without Prefect (and by Dask workers).
+
+    With `previous_snapshot` (an incremental run), the partition's feed file is
+    the previous one's rows minus every record decided anew, plus the newly
+    decided visible rows: exactly what deciding the whole partition would give.
+    """
     state_dir = work_dir / "state"
     partition_dir = state_dir / "records" / f"partition_key={partition}"
-    if not partition_dir.exists():
-        return PartitionResult(partition, records=0, visible=0, reasons={}, feed_file=None)
-    records = pl.scan_parquet(
-        state_dir / "records" / f"partition_key={partition}" / "*.parquet",
-        hive_partitioning=False,
-    ).with_columns(partition_key=pl.lit(partition, dtype=pl.Int32))
-    blocks = pl.scan_parquet(state_dir / "blocks.parquet")
-    decided = (
-        decide(records, blocks, rules, as_of)
-        .with_columns(run_id=pl.lit(run_id))
-        .sort("record_id")
-        .collect()
-    )
-    for batch in decided.iter_slices(VALIDATION_BATCH_ROWS):
-        validate_decisions_batch(batch)
-    visible = decided.filter(pl.col("visible"))
-    for batch in visible.select(*feed.FEED_COLUMNS, "visible").iter_slices(VALIDATION_BATCH_ROWS):
-        validate_feed_batch(batch)
-    decisions_dir = private_dir(work_dir / "decisions")
-    decided.select(DECISION_COLUMNS).write_parquet(
-        decisions_dir / f"part-{partition:04d}.parquet", compression="zstd"
-    )
+    name = f"part-{partition:04d}.parquet"
+    decided = None
+    if partition_dir.exists():
+        records = pl.scan_parquet(partition_dir / "*.parquet", hive_partitioning=False)
+        blocks = pl.scan_parquet(state_dir / "blocks.parquet")
+        decided = (
+            decide(
+                records.with_columns(partition_key=pl.lit(partition, dtype=pl.Int32)),
+                blocks,
+                rules,
+                as_of,
+            )
+            .with_columns(run_id=pl.lit(run_id))
+            .sort("record_id")
+            .collect()
+        )
+        for batch in decided.iter_slices(VALIDATION_BATCH_ROWS):
+            validate_decisions_batch(batch)
+        decided.select(DECISION_COLUMNS).write_parquet(
+            private_dir(work_dir / "decisions") / name, compression="zstd"
+        )
     checkpoint("decide")
+    parts = []
+    if decided is not None:
+        parts.append(decided.filter(pl.col("visible")).select(feed.FEED_COLUMNS))
+    if previous_snapshot is not None and (previous_snapshot / name).exists():
+        kept = pl.scan_parquet(previous_snapshot / name).join(
+            pl.scan_parquet(work_dir / DIRTY_RECORDS_FILE), on="record_id", how="anti"
+        )
+        parts.append(kept.collect())
+    feed_rows = (
+        pl.concat(parts).sort("record_id").rechunk()
+        if parts
+        else pl.DataFrame(schema=dict.fromkeys(feed.FEED_COLUMNS, pl.String))
+    )
+    for batch in feed_rows.with_columns(visible=pl.lit(True)).iter_slices(VALIDATION_BATCH_ROWS):
+        validate_feed_batch(batch)
     feed_file = None
-    if visible.height:
-        feed_file = f"part-{partition:04d}.parquet"
-        visible.select(feed.FEED_COLUMNS).write_parquet(
+    if feed_rows.height:
+        feed_file = name
+        feed_rows.write_parquet(
             private_dir(work_dir / "feed") / feed_file, compression="zstd", statistics=True
         )
-    reasons = Counter(dict(decided.group_by("reason").len().iter_rows()))
+    reasons = (
+        Counter(dict(decided.group_by("reason").len().iter_rows())) if decided is not None else {}
+    )
     return PartitionResult(
         partition=partition,
-        records=decided.height,
-        visible=visible.height,
+        records=decided.height if decided is not None else 0,
+        visible=feed_rows.height,
         reasons={str(k): int(v) for k, v in reasons.items()},
         feed_file=feed_file,
     )
 
 
 @task(name="store-decisions", cache_policy=NO_CACHE)
-def store_decisions(warehouse: str, work_dir: str, only_partitions: list[int] | None) -> None:
-    """Replace the decided partitions' decisions in one transaction; every record id once."""
+def store_decisions(warehouse: str, work_dir: str) -> None:
+    """Replace the decisions this run made, in one transaction; every record id once.
+
+    A full run replaces all; an incremental one the records it decided anew.
+    """
     decisions_glob = str(Path(work_dir) / "decisions" / "*.parquet")
     has_files = any((Path(work_dir) / "decisions").glob("*.parquet"))
+    dirty_path = Path(work_dir) / DIRTY_RECORDS_FILE
     with connect(Path(warehouse)) as connection:
         connection.execute("BEGIN TRANSACTION")
         try:
-            connection.execute(
-                "DELETE FROM decisions WHERE $only IS NULL OR list_contains($only, partition_key)",
-                {"only": only_partitions},
-            )
+            if dirty_path.exists():
+                connection.execute(
+                    "DELETE FROM decisions WHERE record_id IN "
+                    "(SELECT record_id FROM read_parquet($path))",
+                    {"path": str(dirty_path)},
+                )
+            else:
+                connection.execute("DELETE FROM decisions")
             if has_files:
                 connection.execute(
                     "INSERT INTO decisions BY NAME SELECT * FROM read_parquet($files)",
@@ -358,6 +422,7 @@ def publish(
     manifest_fields: dict[str, Any],
     keep: int,
     plan: PartitionPlan,
+    decided_partitions: list[int] | None = None,
 ) -> str:
     """Assemble the new snapshot, complete in its final folder, not yet live.
 
@@ -373,10 +438,10 @@ def publish(
         for path in sorted(produced.glob("*.parquet")):
             _link_or_copy(path, staged / path.name)
     known: dict[str, dict[str, Any]] = {}
-    if plan.dirty is not None and plan.previous_snapshot:
+    if decided_partitions is not None and plan.previous_snapshot:
         previous = feed_path / plan.previous_snapshot
         manifest = json.loads((previous / feed.MANIFEST).read_text(encoding="utf-8"))
-        redone = {f"part-{key:04d}.parquet" for key in plan.dirty}
+        redone = {f"part-{key:04d}.parquet" for key in decided_partitions}
         for entry in manifest["files"]:
             if entry["name"] not in redone:
                 os.link(previous / entry["name"], staged / entry["name"])
@@ -466,23 +531,28 @@ def nightly_run(
                     outcomes = load_feed(feed_name, own, warehouse, work_dir, run_id)
                     _count_outcomes(summary, outcomes)
         with stage("state"):
-            plan = plan_partitions(warehouse, feed_dir, as_of, partitions, rules)
+            plan = plan_partitions(warehouse, feed_dir, work_dir, as_of, partitions, rules)
             summary.plan = plan.reason
-            logger.info("partition plan: %s", plan.reason)
+            logger.info("plan: %s", plan.reason)
             partition_keys = export_state(
-                warehouse, as_of, partitions, work_dir, run_id, only_partitions=plan.dirty
+                warehouse, as_of, partitions, work_dir, run_id, affected=plan.affected
             )
         with stage("decide_and_validate"):
             logger.info("deciding %d patient partitions", len(partition_keys))
+            previous = (
+                str(Path(feed_dir) / plan.previous_snapshot)
+                if plan.incremental and plan.previous_snapshot
+                else None
+            )
             futures = [
-                decide_partition.submit(key, work_dir, rules, as_of, run_id)
+                decide_partition.submit(key, work_dir, rules, as_of, run_id, previous)
                 for key in partition_keys
             ]
             for future in futures:
                 future.result()
             summary.partitions_decided = len(partition_keys)
         with stage("store_decisions"):
-            store_decisions(warehouse, work_dir, plan.dirty)
+            store_decisions(warehouse, work_dir)
             _count_decisions(warehouse, summary)
         with stage("publish"):
             snapshot_name = f"{as_of.isoformat()}_{run_id}"
@@ -493,12 +563,18 @@ def nightly_run(
                 "partitions": partitions,
             }
             summary.snapshot = publish(
-                feed_dir, work_dir, snapshot_name, manifest_fields, keep_snapshots, plan
+                feed_dir,
+                work_dir,
+                snapshot_name,
+                manifest_fields,
+                keep_snapshots,
+                plan,
+                partition_keys if plan.incremental else None,
             )
         with stage("record_run"):
             # Recorded before the swap, so that a failure here leaves the old feed
             # live; taken back below if anything fails before the swap completes.
-            _finish_run(warehouse, summary, status="published", plan=plan)
+            _finish_run(warehouse, summary, status="published", work_dir=work_dir)
             recorded = True
             checkpoint("finish")
         with stage("analytics"):
@@ -625,7 +701,7 @@ def _finish_run(
     *,
     status: str,
     message: str | None = None,
-    plan: PartitionPlan | None = None,
+    work_dir: str | None = None,
     undo: bool = False,
 ) -> None:
     """Close the run's record; a published run also extends the decision history.
@@ -641,7 +717,7 @@ def _finish_run(
             summary.changes = history.record_history(
                 connection,
                 run_id=summary.run_id,
-                only_partitions=plan.dirty if plan else None,
+                only_records=dirty_record_ids(work_dir) if work_dir else None,
             )
         connection.execute(
             """UPDATE runs SET ended_at = $now, status = $status, snapshot = $snapshot,

@@ -120,7 +120,7 @@ def explain(warehouse: Path, rules_path: Path, record_id: str, as_of: date | Non
             params={
                 "as_of": as_of,
                 "partitions": 1,
-                "only_partitions": None,
+                "only_records": None,
                 "record_id": record_id,
             },
         ).pl()

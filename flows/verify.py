@@ -441,7 +441,7 @@ def _check_against_rules(
         connection.execute(
             f"COPY ({state_sql}) TO '{_quoted(str(records_dir))}' "
             "(FORMAT parquet, PARTITION_BY (partition_key), COMPRESSION zstd)",
-            _parameters(state_sql, as_of=as_of, partitions=_STATE_PARTITIONS, only_partitions=None),
+            _parameters(state_sql, as_of=as_of, partitions=_STATE_PARTITIONS, only_records=None),
         )
         blocks_sql = load_sql("state/current_blocks")
         connection.execute(

@@ -7,6 +7,7 @@ decisions must equal those of a run that decided everything from scratch.
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -132,3 +133,21 @@ def test_changed_rules_decide_every_partition(tmp_path: Path) -> None:
     assert job.run(DAY_2, "--rules", str(rules)) == 0
 
     assert _runs(job) == [(4, 4), (4, 4)]
+
+
+SAMPLE_INBOX = Path(__file__).resolve().parents[1] / "data" / "inbox"
+
+
+def test_nightly_runs_over_the_sample_equal_one_full_run(tmp_path: Path) -> None:
+    nightly, full = Job(tmp_path / "nightly"), Job(tmp_path / "full")
+    shutil.copytree(SAMPLE_INBOX, nightly.inbox)
+    shutil.copytree(SAMPLE_INBOX, full.inbox)
+    nights = sorted({path.name for path in SAMPLE_INBOX.glob("*/*")})
+
+    assert [nightly.run(date.fromisoformat(night)) for night in nights] == [0] * len(nights)
+    assert full.run(date.fromisoformat(nights[-1])) == 0
+
+    assert nightly.feed_rows().equals(full.feed_rows())
+    assert _decisions(nightly).equals(_decisions(full))
+    decided = [decided for _, decided in _runs(nightly)]
+    assert decided[0] == 4 and min(decided[1:]) >= 1

@@ -1,20 +1,19 @@
 -- What this run's decisions change against the open history periods. With
--- $only_partitions set (a nightly run that redid only those), the rest is
+-- $only_records set (a nightly run that redid only those), the rest is
 -- unchanged by construction and not compared.
-WITH decided AS (
+WITH wanted_records AS (
+    SELECT DISTINCT unnest(CAST($only_records AS VARCHAR[])) AS record_id
+),
+decided AS (
     SELECT *
     FROM decisions
-    WHERE $only_partitions IS NULL OR list_contains($only_partitions, partition_key)
+    WHERE CAST($only_records AS VARCHAR[]) IS NULL OR record_id IN (SELECT record_id FROM wanted_records)
 ),
 open_periods AS (
     SELECT record_id, visible, reason, reasons
     FROM decision_history
     WHERE to_run IS NULL
-      AND ($only_partitions IS NULL
-           OR record_id IN (SELECT record_id FROM decided)
-           -- gone from every partition (a record that only moved is compared where it is)
-           OR (list_contains($only_partitions, partition_key)
-               AND record_id NOT IN (SELECT record_id FROM decisions)))
+      AND (CAST($only_records AS VARCHAR[]) IS NULL OR record_id IN (SELECT record_id FROM wanted_records))
 ),
 compared AS (
     SELECT

@@ -5,38 +5,28 @@
 -- but its id is withheld. An unreadable version counts as one above every
 -- valid version loaded with or before it, so a bad update never leaves an
 -- older version on show.
--- With $only_partitions set, only records that have a version of a patient in
--- one of those partitions are computed (a nightly run redoes dirty partitions).
+-- With $only_records set (a nightly run redoes only the records new deliveries
+-- or block dates touched), only those records are computed.
 WITH in_scope AS (
     SELECT delivery_id, load_seq
     FROM deliveries
     WHERE status = 'loaded' AND business_date <= $as_of
 ),
 wanted_records AS (
-    SELECT DISTINCT record_id
-    FROM record_versions
-    WHERE list_contains(
-        $only_partitions,
-        CAST(coalesce(TRY_CAST(substr(patient_id, 9, 3) AS INTEGER), 0) % $partitions AS INTEGER)
-    )
-    UNION
-    SELECT record_id FROM decisions WHERE list_contains($only_partitions, partition_key)
-    UNION
-    SELECT record_id FROM quarantine
-    WHERE list_contains($only_partitions, 0) AND record_id IS NOT NULL AND system <> 'blocks'
+    SELECT DISTINCT unnest(CAST($only_records AS VARCHAR[])) AS record_id
 ),
 valid_versions AS (
     SELECT v.record_id, v.record_version, d.load_seq, v.source_row
     FROM record_versions AS v
     JOIN in_scope AS d USING (delivery_id)
-    WHERE $only_partitions IS NULL OR v.record_id IN (SELECT record_id FROM wanted_records)
+    WHERE CAST($only_records AS VARCHAR[]) IS NULL OR v.record_id IN (SELECT record_id FROM wanted_records)
 ),
 invalid_rows AS (
     SELECT q.record_id, q.record_version, d.load_seq, q.source_row
     FROM quarantine AS q
     JOIN in_scope AS d USING (delivery_id)
     WHERE q.record_id IS NOT NULL AND q.system <> 'blocks'
-      AND ($only_partitions IS NULL OR q.record_id IN (SELECT record_id FROM wanted_records))
+      AND (CAST($only_records AS VARCHAR[]) IS NULL OR q.record_id IN (SELECT record_id FROM wanted_records))
 ),
 invalid_versions AS (
     SELECT
@@ -81,8 +71,6 @@ current_state AS (
         AND v.delivery_id = d.delivery_id
         AND v.source_row = w.source_row
 )
-SELECT *
-FROM (
 SELECT
     *,
     -- Patients spread over partitions by digits of the personnummer that do not
@@ -90,5 +78,3 @@ SELECT
     CAST(coalesce(TRY_CAST(substr(patient_id, 9, 3) AS INTEGER), 0) % $partitions AS INTEGER)
         AS partition_key
 FROM current_state
-)
-WHERE $only_partitions IS NULL OR list_contains($only_partitions, partition_key)
