@@ -101,9 +101,10 @@ held AS (
 enriched AS (
     SELECT l.*,
            timezone('Europe/Stockholm', l.documented_at)::DATE AS documented_date,
-           make_date(substr(l.pnr, 1, 4)::INT, substr(l.pnr, 5, 2)::INT,
-                     substr(l.pnr, 7, 2)::INT - CASE WHEN substr(l.pnr, 7, 2)::INT > 60
-                                                     THEN 60 ELSE 0 END) AS birth_date,
+           try_strptime(substr(l.pnr, 1, 6) || lpad(CAST(
+                   TRY_CAST(substr(l.pnr, 7, 2) AS INT)
+                   - CASE WHEN TRY_CAST(substr(l.pnr, 7, 2) AS INT) > 60 THEN 60 ELSE 0 END
+               AS VARCHAR), 2, '0'), '%Y%m%d')::DATE AS birth_date,
            lower(strip_accents(l.unit_name)) AS unit_key,
            lower(trim(regexp_replace(strip_accents(coalesce(l.keyword, '')), '\s+', ' ', 'g')))
                AS keyword_key
