@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from flows.arguments import business_date as _date
+from flows.arguments import positive as _positive
 from flows.config import ConfigError, pseudonym_key
 from transforms.canonical import LOCAL_TIME_ZONE
 
@@ -31,23 +33,6 @@ DEFAULT_FEED = Path("data/feed")
 def today_in_stockholm() -> date:
     """The business date a run defaults to: today on a Swedish wall calendar."""
     return datetime.now(ZoneInfo(LOCAL_TIME_ZONE)).date()
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 class _Parser(argparse.ArgumentParser):

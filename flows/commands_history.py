@@ -9,32 +9,16 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from datetime import date
 from pathlib import Path
 from typing import Any
 
+from flows.arguments import business_date as _date
+from flows.arguments import positive as _positive
 from flows.config import ConfigError
 
 COMMANDS = ("diff", "whatif", "rollback", "serve")
 
 _BY_CHOICES = ("direction", "system", "unit", "type", "reason")
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def _diff_output(sub: argparse.ArgumentParser) -> None:

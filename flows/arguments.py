@@ -1,0 +1,25 @@
+"""Argument types the `jvn` subcommands share (bad values exit 2 with one line)."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date
+
+
+def business_date(text: str) -> date:
+    """A `YYYY-MM-DD` date."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def positive(text: str) -> int:
+    """A whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
