@@ -44,18 +44,24 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench-out")
     parser.add_argument("--repeat", type=int, default=1, help="repeat full and peer runs")
     parser.add_argument("--keep", action="store_true", help="keep generated inboxes")
+    parser.add_argument(
+        "--stages",
+        default="full,nightly,rerun,peer",
+        help="which measurements (comma-separated; full is always run)",
+    )
     arguments = parser.parse_args()
     arguments.out.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
     for size in arguments.sizes:
-        results.append(bench_size(size, arguments.out / str(size), arguments.repeat))
+        stages = set(arguments.stages.split(",")) | {"full"}
+        results.append(bench_size(size, arguments.out / str(size), arguments.repeat, stages))
         if not arguments.keep:
             shutil.rmtree(arguments.out / str(size) / "inbox", ignore_errors=True)
         write_results(arguments.out, results)
     print(render(results))
 
 
-def bench_size(size: int, folder: Path, repeat: int) -> dict[str, Any]:
+def bench_size(size: int, folder: Path, repeat: int, stages: set[str]) -> dict[str, Any]:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     inbox = folder / "inbox"
@@ -109,7 +115,8 @@ def bench_size(size: int, folder: Path, repeat: int) -> dict[str, Any]:
         shutil.rmtree(folder / "data", ignore_errors=True)
         fulls.append(job("full", DAY_1))
     result["full"] = median_of(fulls)
-    result["nightly"] = job("nightly", DAY_2)
+    if "nightly" in stages:
+        result["nightly"] = job("nightly", DAY_2)
     rules = folder / "rules-t4-moved.toml"
     rules.write_text(
         (ROOT / "rules" / "region.toml")
@@ -118,10 +125,13 @@ def bench_size(size: int, folder: Path, repeat: int) -> dict[str, Any]:
         .replace("start = 2020-12-01", "start = 2020-12-08"),
         encoding="utf-8",
     )
-    result["rerun"] = job("rerun", DAY_2, "--rules", str(rules))
-    result["peer"] = median_of([run_peer(inbox, folder, DAY_1) for _ in range(repeat)])
+    if "rerun" in stages:
+        result["rerun"] = job("rerun", DAY_2, "--rules", str(rules))
+    if "peer" in stages:
+        result["peer"] = median_of([run_peer(inbox, folder, DAY_1) for _ in range(repeat)])
     for stage in ("full", "nightly", "rerun", "peer"):
-        result[stage]["records_per_s"] = round(size / result[stage]["wall_s"])
+        if stage in result:
+            result[stage]["records_per_s"] = round(size / result[stage]["wall_s"])
     return result
 
 
@@ -209,16 +219,22 @@ def render(results: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
+        full, peer = r["full"], r.get("peer")
+        nightly, rerun = r.get("nightly"), r.get("rerun")
+        versus_peer = f"{full['wall_s'] / peer['wall_s']:.2f}" if peer else "-"
+        versus_full = f"{nightly['wall_s'] / full['wall_s']:.2f}" if nightly else "-"
         lines.append(
             f"| {r['records']:,} | {r['partitions']} | {r['generate']['wall_s']} | "
-            f"{r['full']['wall_s']} | {r['peer']['wall_s']} | "
-            f"{r['full']['wall_s'] / r['peer']['wall_s']:.2f} | {r['nightly']['wall_s']} | "
-            f"{r['nightly']['wall_s'] / r['full']['wall_s']:.2f} | {r['rerun']['wall_s']} | "
-            f"{r['full']['peak_rss_mib']} | {r['peer']['peak_rss_mib']} |"
+            f"{full['wall_s']} | {peer['wall_s'] if peer else '-'} | {versus_peer} | "
+            f"{nightly['wall_s'] if nightly else '-'} | {versus_full} | "
+            f"{rerun['wall_s'] if rerun else '-'} | "
+            f"{full['peak_rss_mib']} | {peer['peak_rss_mib'] if peer else '-'} |"
         )
     lines += ["", "Stage seconds (full / nightly / rerun):", ""]
     for r in results:
         for tag in ("full", "nightly", "rerun"):
+            if tag not in r:
+                continue
             stages = ", ".join(f"{k} {v}" for k, v in r[tag]["stage_seconds"].items())
             lines.append(
                 f"- {r['records']:,} {tag}: {stages} "
