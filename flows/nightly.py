@@ -10,9 +10,11 @@ Stages, one way:
   export_state            -> state Parquet, one folder per patient partition
   decide_partition (each) -> decided Parquet + feed Parquet, validated by pandera
   store_decisions         -> warehouse `decisions`, every record id once
-  publish, then record    -> decision history + run published, one transaction
-  publish                 -> feed snapshot + manifest, CURRENT swapped atomically
-  build_analytics         -> analytics.duckdb rebuilt, no personal data
+  publish                 -> the new snapshot, complete (files, manifest, change set), not live
+  record run              -> decision history + run published, one transaction
+  build_analytics         -> the new analytics.duckdb beside the old one, no personal data
+  go_live                 -> CURRENT swapped atomically, logged in PUBLISHED
+Whatever fails before go_live is taken back: exit 1 always means the old feed is live.
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ class RunSummary:
         return asdict(self)
 
 
-def new_run_id(as_of: date) -> str:
+def new_run_id() -> str:
     """Sortable by start time, unique: `20261126T023000Z-1a2b3c`."""
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
@@ -495,7 +497,7 @@ def nightly_run(
     """
     logger = get_run_logger()
     rule_set = load_rules(Path(rules))
-    run_id = new_run_id(as_of)
+    run_id = new_run_id()
     summary = RunSummary(
         run_id=run_id,
         as_of=as_of.isoformat(),
