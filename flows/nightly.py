@@ -504,7 +504,15 @@ def nightly_run(
         rules_version=rule_set.rules_version,
         partitions=partitions,
     )
-    work_dir = str(private_dir(private_dir(Path(warehouse).parent / "work") / run_id))
+    work_root = private_dir(Path(warehouse).parent / "work")
+    # A killed run leaves its staging files (personal data) behind; this run holds
+    # the lock, so whatever is there is stale.
+    for stale in work_root.iterdir():
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+    work_dir = str(private_dir(work_root / run_id))
     feed.clean_stale_staging(Path(feed_dir))
     feed.remove_unpublished(Path(feed_dir))
     with connect(Path(warehouse)) as connection:
