@@ -19,18 +19,19 @@ Whatever fails before go_live is taken back: exit 1 always means the old feed is
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import polars as pl
 from prefect import flow, get_run_logger, task
@@ -46,6 +47,9 @@ from transforms.canonical import FEEDS
 from transforms.decide import decide
 from transforms.rules import RuleSet, load_rules
 from transforms.schemas import validate_decisions_batch, validate_feed_batch
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 VALIDATION_BATCH_ROWS = 250_000
 
@@ -71,6 +75,26 @@ DECISION_COLUMNS: tuple[str, ...] = (
 
 class RunFailed(Exception):
     """The run stopped; nothing was published. The message is safe to log."""
+
+
+def _sanitized(function: Callable[P, R]) -> Callable[P, R]:
+    """Re-raise any error of a task as RunFailed with a message safe to log.
+
+    Prefect stores a failed task's exception text in its logs, events and
+    state messages; a library's error can quote a value (a personnummer, a line
+    of journal text), so only our own, safe, messages may pass.
+    """
+
+    @functools.wraps(function)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except RunFailed:
+            raise
+        except Exception as error:
+            raise RunFailed(safe_message(error)) from None
+
+    return guarded
 
 
 @dataclass
@@ -122,6 +146,7 @@ def new_run_id() -> str:
 
 
 @task(name="discover-inbox", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+@_sanitized
 def discover_inbox(inbox: str, as_of: date) -> tuple[list[DeliveryFolder], list[str]]:
     """List delivery folders in scope (I/O: retried on a flaky file system)."""
     listing = discover(Path(inbox), as_of)
@@ -129,6 +154,7 @@ def discover_inbox(inbox: str, as_of: date) -> tuple[list[DeliveryFolder], list[
 
 
 @task(name="load-feed", cache_policy=NO_CACHE)
+@_sanitized
 def load_feed(
     feed_name: str, deliveries: list[DeliveryFolder], warehouse: str, work_dir: str, run_id: str
 ) -> list[DeliveryOutcome]:
@@ -172,6 +198,7 @@ class PartitionPlan:
 
 
 @task(name="plan-partitions", cache_policy=NO_CACHE)
+@_sanitized
 def plan_partitions(
     warehouse: str, feed_dir: str, work_dir: str, as_of: date, partitions: int, rules_path: str
 ) -> PartitionPlan:
@@ -242,6 +269,7 @@ def dirty_record_ids(work_dir: str | Path) -> list[str] | None:
 
 
 @task(name="export-state", cache_policy=NO_CACHE)
+@_sanitized
 def export_state(
     warehouse: str,
     as_of: date,
@@ -294,6 +322,7 @@ def export_state(
 
 
 @task(name="decide-partition", cache_policy=NO_CACHE)
+@_sanitized
 def decide_partition(
     partition: int,
     work_dir: str,
@@ -380,6 +409,7 @@ def decide_partition_with(
 
 
 @task(name="store-decisions", cache_policy=NO_CACHE)
+@_sanitized
 def store_decisions(warehouse: str, work_dir: str) -> None:
     """Replace the decisions this run made, in one transaction; every record id once.
 
@@ -417,6 +447,7 @@ def store_decisions(warehouse: str, work_dir: str) -> None:
 
 
 @task(name="publish-feed", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
+@_sanitized
 def publish(
     feed_dir: str,
     work_dir: str,
@@ -465,6 +496,7 @@ def publish(
 
 
 @task(name="go-live", cache_policy=NO_CACHE)
+@_sanitized
 def go_live(feed_dir: str, snapshot_name: str, keep: int) -> None:
     """Swap CURRENT to the complete snapshot, log it, prune old snapshots."""
     feed.go_live(Path(feed_dir), snapshot_name)
@@ -472,6 +504,7 @@ def go_live(feed_dir: str, snapshot_name: str, keep: int) -> None:
 
 
 @task(name="build-analytics", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
+@_sanitized
 def build_analytics(warehouse: str, analytics_path: str) -> str:
     """Build the analysts' database beside the live one (no personal data); its path."""
     checkpoint("analytics")
@@ -515,16 +548,18 @@ def nightly_run(
     work_dir = str(private_dir(work_root / run_id))
     feed.clean_stale_staging(Path(feed_dir))
     feed.remove_unpublished(Path(feed_dir))
+    _reconcile_killed_runs(warehouse, feed_dir)
     with connect(Path(warehouse)) as connection:
         connection.execute(
-            "INSERT INTO runs (run_id, as_of, rules_version, rules_sha256, started_at, status) "
-            "VALUES ($run_id, $as_of, $rules_version, $sha, $now, 'running')",
+            "INSERT INTO runs (run_id, as_of, rules_version, rules_sha256, started_at, status, "
+            "feed) VALUES ($run_id, $as_of, $rules_version, $sha, $now, 'running', $feed)",
             {
                 "run_id": run_id,
                 "as_of": as_of,
                 "rules_version": rule_set.rules_version,
                 "sha": rule_set.content_sha256,
                 "now": datetime.now(UTC),
+                "feed": str(Path(feed_dir).resolve()),
             },
         )
     stage = _StageClock(summary)
@@ -638,6 +673,44 @@ class _StageClock:
         finally:
             elapsed = round(time.perf_counter() - started, 3)
             self.summary.stage_seconds[name] = elapsed
+
+
+def _reconcile_killed_runs(warehouse: str, feed_dir: str) -> None:
+    """Close the records of runs that were killed (this run holds the lock).
+
+    A run still `running` died. A run recorded `published` to this feed whose
+    snapshot never went live (it died between recording and the swap) did not
+    publish: its decision history is taken back, so the audit trail matches
+    what the portal showed.
+    """
+    feed_path = Path(feed_dir)
+    went_live = set(feed.published_snapshots(feed_path))
+    live = feed.live_snapshot(feed_path)
+    if live is not None:
+        went_live.add(live.name)
+    with connect(Path(warehouse)) as connection:
+        connection.execute(
+            "UPDATE runs SET status = 'failed', ended_at = coalesce(ended_at, $now), "
+            "exit_code = 1, message = 'the run was killed before it finished' "
+            "WHERE status = 'running'",
+            {"now": datetime.now(UTC)},
+        )
+        recorded = connection.execute(
+            "SELECT run_id, snapshot FROM runs WHERE status = 'published' AND feed = $feed",
+            {"feed": str(feed_path.resolve())},
+        ).fetchall()
+        for run_id, snapshot in recorded:
+            if snapshot in went_live:
+                continue
+            connection.execute("BEGIN TRANSACTION")
+            history.undo_run(connection, run_id=run_id)
+            connection.execute(
+                "UPDATE runs SET status = 'failed', exit_code = 1, "
+                "message = 'killed after recording, before its feed went live' "
+                "WHERE run_id = $run_id",
+                {"run_id": run_id},
+            )
+            connection.execute("COMMIT")
 
 
 def safe_message(error: BaseException) -> str:

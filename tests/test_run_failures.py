@@ -77,3 +77,48 @@ def job(tmp_path: object) -> Job:
 
     assert isinstance(tmp_path, Path)
     return Job(tmp_path)
+
+
+class _Killed(BaseException):
+    """Stands in for SIGKILL in-process: no `except Exception` handler runs."""
+
+
+def _killed_go_live(*args: object, **kwargs: object) -> None:
+    raise _Killed
+
+
+def test_run_killed_after_recording_but_before_going_live_is_taken_back(
+    job: Job, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_delivery(job.inbox, "melior", DAY_1, [melior_row("D-1")])
+    assert job.run(DAY_1) == 0
+    write_delivery(job.inbox, "melior", DAY_2, [melior_row("D-2")])
+    import flows.nightly
+
+    monkeypatch.setattr(flows.nightly, "go_live", _killed_go_live)
+    with pytest.raises(_Killed):
+        job.run(DAY_2)
+    monkeypatch.undo()
+    monkeypatch.setenv("JVN_PSEUDONYM_KEY", "test-only-pseudonym-key-0123456789")
+    with duckdb.connect(str(job.warehouse), read_only=True) as connection:
+        killed_run, status = connection.execute(
+            "SELECT run_id, status FROM runs ORDER BY started_at DESC LIMIT 1"
+        ).fetchall()[0]
+    assert status == "published", "precondition: the killed run had recorded itself"
+
+    assert job.run(DAY_2) == 0
+
+    with duckdb.connect(str(job.warehouse), read_only=True) as connection:
+        status, message = connection.execute(
+            "SELECT status, message FROM runs WHERE run_id = $run", {"run": killed_run}
+        ).fetchall()[0]
+        killed_changes = connection.execute(
+            "SELECT count(*) FROM decision_changes WHERE run_id = $run", {"run": killed_run}
+        ).fetchall()[0][0]
+        new_shown = connection.execute(
+            "SELECT record_id FROM decision_changes WHERE direction = 'new_shown' "
+            "ORDER BY record_id"
+        ).fetchall()
+    assert status == "failed" and "before its feed went live" in message
+    assert killed_changes == 0
+    assert new_shown == [("melior:D-1",), ("melior:D-2",)]

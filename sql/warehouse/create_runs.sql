@@ -10,6 +10,7 @@ CREATE TABLE IF NOT EXISTS runs (
     status              VARCHAR NOT NULL,    -- running, published, failed
     exit_code           INTEGER,
     snapshot            VARCHAR,
+    feed                VARCHAR,             -- the feed folder it published to (absolute)
     partitions          INTEGER,             -- patient partitions of its feed
     partitions_decided  INTEGER,             -- how many it decided anew (the rest reused)
     records             BIGINT,
