@@ -359,7 +359,10 @@ def _require_warehouse(warehouse: Path) -> None:
 
 
 def write_change_set(
-    staged: Path, previous: LiveSnapshot | None, spill_dir: Path | None = None
+    staged: Path,
+    previous: LiveSnapshot | None,
+    spill_dir: Path | None = None,
+    candidates: list[str] | None = None,
 ) -> dict[str, Any]:
     """Write `CHANGE_SET_FILE` into a staged snapshot: what changed since `previous`.
 
@@ -368,7 +371,9 @@ def write_change_set(
     `change` is appeared, changed (any column differs) or disappeared (record_id
     only, every other column null). Applying it to the previous snapshot (drop
     every listed id, add the appeared and changed rows) gives the new one.
-    Returns the manifest's `change_set` entry.
+    `candidates`: the only record ids that can differ (an incremental run kept
+    every other row as it was); None compares all. Returns the manifest's
+    `change_set` entry.
     """
     staged_files = sorted(staged.glob("*.parquet"))
     previous_files = (
@@ -400,6 +405,7 @@ def write_change_set(
                 "old_files": old_files or new_files,
                 "has_new": bool(new_files),
                 "has_old": bool(old_files),
+                "candidates": candidates,
             }
         else:
             columns = ", ".join(f"NULL::{_FEED_SQL_TYPES[c]} AS {c}" for c in FEED_COLUMNS)

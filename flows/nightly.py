@@ -191,6 +191,7 @@ class PartitionPlan:
     """Incremental: the partitions the dirty records were in (their files are rebuilt)."""
     previous_snapshot: str | None
     reason: str
+    previous_run: str | None = None
 
     @property
     def incremental(self) -> bool:
@@ -257,6 +258,7 @@ def plan_partitions(
         affected=[int(key) for (key,) in affected],
         previous_snapshot=snapshot,
         reason=f"{dirty} records touched since the previous run",
+        previous_run=run_id,
     )
 
 
@@ -480,8 +482,14 @@ def publish(
                 os.link(previous / entry["name"], staged / entry["name"])
                 known[entry["name"]] = entry
     manifest_fields = {**manifest_fields, "rows_per_system": _rows_per_system(str(staged))}
+    previous_live = feed.live_snapshot(feed_path)
+    candidates = (
+        dirty_record_ids(work_dir)
+        if previous_live is not None and previous_live.name == plan.previous_snapshot
+        else None
+    )
     manifest_fields["change_set"] = diff.write_change_set(
-        staged, feed.live_snapshot(feed_path), Path(work_dir)
+        staged, previous_live, Path(work_dir), candidates
     )
     feed.publish_snapshot(
         feed_path,
@@ -505,10 +513,19 @@ def go_live(feed_dir: str, snapshot_name: str, keep: int) -> None:
 
 @task(name="build-analytics", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
 @_sanitized
-def build_analytics(warehouse: str, analytics_path: str) -> str:
+def build_analytics(
+    warehouse: str, analytics_path: str, work_dir: str, run_id: str, previous_run: str | None
+) -> str:
     """Build the analysts' database beside the live one (no personal data); its path."""
     checkpoint("analytics")
-    return str(analytics.build(Path(warehouse), Path(analytics_path)))
+    built = analytics.build(
+        Path(warehouse),
+        Path(analytics_path),
+        run_id=run_id,
+        previous_run=previous_run,
+        only_records=dirty_record_ids(work_dir),
+    )
+    return str(built)
 
 
 @flow(name="jvn-nightly", validate_parameters=True)
@@ -623,7 +640,9 @@ def nightly_run(
             recorded = True
             checkpoint("finish")
         with stage("analytics"):
-            built_analytics = build_analytics(warehouse, analytics_db)
+            built_analytics = build_analytics(
+                warehouse, analytics_db, work_dir, run_id, plan.previous_run
+            )
             analytics.check_replaceable(Path(analytics_db))
             _fill_report_lists(warehouse, summary)
         with stage("go_live"):

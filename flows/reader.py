@@ -316,30 +316,16 @@ def scan_raw(raw: RawDelivery, fmt: SourceFormat) -> pl.LazyFrame:
     rows = rows.with_columns(pl.col("_ordinal").cast(pl.Int64))
     if raw.rejects.is_empty():
         return rows.rename({"_ordinal": "source_row"}).select([*fmt.raw_columns, "source_row"])
-    # Rejected row j (1-based, by position p_j) has p_j - j parsed rows before it.
-    gaps = (
-        raw.rejects.select("source_row")
-        .unique()
-        .sort("source_row")
-        .with_row_index("_rejects_so_far", offset=1)
-        .select(
-            _parsed_before=(pl.col("source_row") - pl.col("_rejects_so_far")).cast(pl.Int64),
-            _rejects_so_far=pl.col("_rejects_so_far").cast(pl.Int64),
-        )
-        .group_by("_parsed_before")
-        .agg(pl.col("_rejects_so_far").max())
-        .sort("_parsed_before")
+    # Rejected row j (1-based, by position p_j) has p_j - j parsed rows before it,
+    # and parsed row k comes after every reject with fewer than k parsed rows
+    # before it. Counting those with a binary search keeps this a per-row
+    # expression: no sort or join that would hold the whole file in memory.
+    positions = raw.rejects["source_row"].unique().sort()
+    parsed_before = (positions - pl.int_range(1, positions.len() + 1, eager=True)).cast(pl.Int64)
+    rejects_before = pl.lit(parsed_before).search_sorted(pl.col("_ordinal"), side="left")
+    return rows.with_columns(source_row=pl.col("_ordinal") + rejects_before.cast(pl.Int64)).select(
+        [*fmt.raw_columns, "source_row"]
     )
-    # A parsed row k comes after every reject with fewer than k parsed rows before it.
-    with_shift = rows.sort("_ordinal").join_asof(
-        gaps.lazy().with_columns(_key=pl.col("_parsed_before") + 1),
-        left_on="_ordinal",
-        right_on="_key",
-        strategy="backward",
-    )
-    return with_shift.with_columns(
-        source_row=pl.col("_ordinal") + pl.col("_rejects_so_far").fill_null(0)
-    ).select([*fmt.raw_columns, "source_row"])
 
 
 def _reject_reason(error_type: str) -> str:

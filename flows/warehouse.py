@@ -31,6 +31,10 @@ def limit_resources(connection: duckdb.DuckDBPyConnection, spill_dir: Path) -> N
     connection.execute(f"SET memory_limit = '{_quoted(limit)}'")
     connection.execute(f"SET temp_directory = '{_quoted(str(spill_dir))}'")
     connection.execute("SET enable_progress_bar = false")
+    # Row order matters only where the reader numbers rows (it turns this back
+    # on); elsewhere keeping it makes large writes buffer in memory.
+    connection.execute("SET preserve_insertion_order = false")
+    connection.execute("SET partitioned_write_flush_threshold = 100000")
 
 
 def private_dir(path: Path) -> Path:

@@ -65,6 +65,14 @@ def _decisions(job: Job) -> pl.DataFrame:
         return connection.sql("SELECT * EXCLUDE (run_id) FROM decisions ORDER BY record_id").pl()
 
 
+def _visibility(job: Job) -> pl.DataFrame:
+    """The analysts' table, built incrementally or whole (run ids aside)."""
+    with duckdb.connect(str(job.analytics), read_only=True) as connection:
+        return connection.sql(
+            "SELECT * EXCLUDE (run_id) FROM record_visibility ORDER BY record_id"
+        ).pl()
+
+
 def _runs(job: Job) -> list[tuple[int, int]]:
     with duckdb.connect(str(job.warehouse), read_only=True) as connection:
         return connection.execute(
@@ -149,5 +157,6 @@ def test_nightly_runs_over_the_sample_equal_one_full_run(tmp_path: Path) -> None
 
     assert nightly.feed_rows().equals(full.feed_rows())
     assert _decisions(nightly).equals(_decisions(full))
+    assert _visibility(nightly).equals(_visibility(full))
     decided = [decided for _, decided in _runs(nightly)]
     assert decided[0] == 4 and min(decided[1:]) >= 1

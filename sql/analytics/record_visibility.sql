@@ -1,8 +1,14 @@
 -- One row per record as of the latest run, with a keyed pseudonym instead of
 -- the personnummer: HMAC-shaped double hash, so the key is needed to link it.
-CREATE TABLE analytics.record_visibility AS
-WITH decided AS (
-    SELECT * FROM decisions
+-- $only_records (ids, or NULL for all): the rows an incremental build replaces.
+WITH wanted AS (
+    SELECT DISTINCT unnest(CAST($only_records AS VARCHAR[])) AS record_id
+),
+decided AS (
+    SELECT *
+    FROM decisions
+    WHERE CAST($only_records AS VARCHAR[]) IS NULL
+       OR record_id IN (SELECT record_id FROM wanted)
 )
 SELECT
     record_id,
@@ -20,4 +26,3 @@ SELECT
          ELSE substr(sha256($key || ':' || sha256($key || ':' || patient_id)), 1, 32)
     END AS patient_key
 FROM decided
-ORDER BY record_id

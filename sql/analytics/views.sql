@@ -1,18 +1,18 @@
 -- Figures analysts ask for first: visibility by system, type, unit, reason, month.
-CREATE VIEW analytics.visibility_by_system AS
+CREATE OR REPLACE VIEW analytics.visibility_by_system AS
 SELECT source_system, count(*) AS records, count(*) FILTER (WHERE visible) AS visible,
        round(100.0 * count(*) FILTER (WHERE visible) / count(*), 2) AS visible_pct
 FROM analytics.record_visibility GROUP BY ALL ORDER BY ALL;
-CREATE VIEW analytics.visibility_by_type AS
+CREATE OR REPLACE VIEW analytics.visibility_by_type AS
 SELECT source_system, info_type, count(*) AS records, count(*) FILTER (WHERE visible) AS visible
 FROM analytics.record_visibility GROUP BY ALL ORDER BY ALL;
-CREATE VIEW analytics.visibility_by_unit AS
+CREATE OR REPLACE VIEW analytics.visibility_by_unit AS
 SELECT care_unit_hsa_id, any_value(care_unit_name) AS care_unit_name, count(*) AS records,
        count(*) FILTER (WHERE visible) AS visible
 FROM analytics.record_visibility GROUP BY care_unit_hsa_id ORDER BY care_unit_hsa_id;
-CREATE VIEW analytics.visibility_by_reason AS
+CREATE OR REPLACE VIEW analytics.visibility_by_reason AS
 SELECT reason, count(*) AS records FROM analytics.record_visibility GROUP BY ALL ORDER BY ALL;
-CREATE VIEW analytics.visibility_by_month AS
+CREATE OR REPLACE VIEW analytics.visibility_by_month AS
 SELECT date_trunc('month', documented_date)::DATE AS month, source_system,
        count(*) AS records, count(*) FILTER (WHERE visible) AS visible
 FROM analytics.record_visibility GROUP BY ALL ORDER BY ALL

@@ -4,15 +4,24 @@
 -- ($old_files) by record_id and a hash of the whole row. A disappeared record
 -- carries its record_id only. $has_new / $has_old are false when a side has no
 -- files (the other side's files are then passed, and read as empty).
-WITH new_rows AS (
+-- $candidates (a list of record ids, or NULL for all): an incremental run kept
+-- every other record's row as it was, so only these can differ.
+WITH candidates AS (
+    SELECT DISTINCT unnest(CAST($candidates AS VARCHAR[])) AS record_id
+),
+new_rows AS (
     SELECT *, md5(to_json(n)) AS row_hash
     FROM read_parquet($new_files) AS n
     WHERE $has_new
+      AND (CAST($candidates AS VARCHAR[]) IS NULL
+           OR record_id IN (SELECT record_id FROM candidates))
 ),
 old_rows AS (
     SELECT record_id, md5(to_json(o)) AS row_hash
     FROM read_parquet($old_files) AS o
     WHERE $has_old
+      AND (CAST($candidates AS VARCHAR[]) IS NULL
+           OR record_id IN (SELECT record_id FROM candidates))
 )
 SELECT
     CASE
