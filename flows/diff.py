@@ -33,7 +33,7 @@ import polars as pl
 from flows.config import ConfigError
 from flows.feed import FEED_COLUMNS, LiveSnapshot
 from flows.sql import load_sql
-from flows.warehouse import connect, private_dir
+from flows.warehouse import connect, limit_resources, private_dir
 
 DIRECTIONS: tuple[str, ...] = (
     "hidden",
@@ -395,9 +395,9 @@ def write_change_set(
     target = private_dir(staged / Path(CHANGE_SET_FILE).parent) / Path(CHANGE_SET_FILE).name
     connection = duckdb.connect()
     try:
-        if spill_dir is not None:
-            spill = str(private_dir(spill_dir / "change-set-spill")).replace("'", "''")
-            connection.execute(f"SET temp_directory = '{spill}'")
+        # The job's memory budget, and a spill folder: on a full run this
+        # compares every feed row.
+        limit_resources(connection, private_dir((spill_dir or staged) / "change-set-spill"))
         if new_files or old_files:
             query = load_sql("diff/change_set")
             parameters: dict[str, Any] = {

@@ -36,6 +36,7 @@ from typing import Any, ParamSpec, TypeVar
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import analytics, diff, feed, history
 from flows.faults import checkpoint
@@ -528,7 +529,14 @@ def build_analytics(
     return str(built)
 
 
-@flow(name="jvn-nightly", validate_parameters=True)
+@flow(
+    name="jvn-nightly",
+    validate_parameters=True,
+    # Partitions are decided two at a time by default: each holds its rows in
+    # memory, and polars already uses every core inside one. `--dask` swaps
+    # this for a Dask cluster.
+    task_runner=ThreadPoolTaskRunner(max_workers=2),  # type: ignore[arg-type]
+)
 def nightly_run(
     as_of: date,
     inbox: str,

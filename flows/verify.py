@@ -45,6 +45,7 @@ import polars as pl
 
 from flows.feed import CURRENT, FEED_COLUMNS, MANIFEST, file_sha256
 from flows.sql import load_sql
+from flows.warehouse import limit_resources
 
 _SAFE_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 _MANIFEST_KEYS = ("run_id", "as_of", "rules_version", "row_count", "rows_per_system", "files")
@@ -524,8 +525,7 @@ def _warehouse(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory DuckDB with the warehouse attached read-only as `w`."""
     connection = duckdb.connect()
     try:
-        spill = path.with_name(path.name + ".tmp")
-        connection.execute(f"SET temp_directory = '{_quoted(str(spill))}'")
+        limit_resources(connection, path.with_name(path.name + ".tmp"))
         try:
             connection.execute(f"ATTACH '{_quoted(str(path))}' AS w (READ_ONLY)")
         except duckdb.IOException:
