@@ -92,7 +92,10 @@ def personnummer(value: pl.Expr) -> Personnummer:
 
     A samordningsnummer has 60 added to the day. Anything else is invalid (null).
     """
-    parsed = value.map_batches(_parse_personnummer_batch, return_dtype=_PNR_STRUCT)
+    # Row by row in effect (each value on its own), so streaming needs no whole column.
+    parsed = value.map_batches(
+        _parse_personnummer_batch, return_dtype=_PNR_STRUCT, is_elementwise=True
+    )
     return Personnummer(
         patient_id=parsed.struct.field("patient_id"),
         birth_date=parsed.struct.field("birth_date"),
