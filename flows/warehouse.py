@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 
-from flows.sql import load_sql, statements_in
+from flows.sql import statements_in
 
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
@@ -44,17 +44,11 @@ def private_dir(path: Path) -> Path:
 
 
 @contextmanager
-def connect(
-    path: Path,
-    *,
-    read_only: bool = False,
-    threads: int | None = None,
-    memory_limit: str | None = None,
-) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse (created with its tables if new), closing it afterwards.
 
-    DuckDB spills to `<warehouse>.tmp/` beside the file, so large sorts and
-    joins degrade to disk instead of failing at the memory limit.
+    DuckDB gets the job's memory budget and spills to `<warehouse>.tmp/` beside
+    the file, so large sorts and joins degrade to disk instead of failing.
     """
     if not read_only:
         private_dir(path.parent)
@@ -64,10 +58,6 @@ def connect(
         if not existed and not read_only:
             os.chmod(path, PRIVATE_FILE_MODE)
         limit_resources(connection, path.with_name(path.name + ".tmp"))
-        if threads:
-            connection.execute(f"SET threads = {int(threads)}")
-        if memory_limit:
-            connection.execute(f"SET memory_limit = '{_quoted(memory_limit)}'")
         if not read_only:
             for statement in statements_in("warehouse"):
                 connection.execute(statement)
@@ -84,11 +74,6 @@ def first_row(connection: duckdb.DuckDBPyConnection, sql: str, parameters: objec
     """
     rows = connection.execute(sql, parameters).fetchall()
     return rows[0] if rows else None
-
-
-def run_sql(connection: duckdb.DuckDBPyConnection, name: str, **parameters: object) -> None:
-    """Execute a named statement with named parameters (values are never interpolated)."""
-    connection.execute(load_sql(name), parameters or None)
 
 
 def _quoted(value: str) -> str:
