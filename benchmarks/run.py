@@ -191,6 +191,7 @@ def measure(command: list[str], log: Path, *, summary: bool = False) -> dict[str
     if summary:
         document = json.loads(completed.stdout[completed.stdout.index("{") :])
         outcome["stage_seconds"] = document["stage_seconds"]
+        outcome["stage_peak_rss_mib"] = document["stage_peak_rss_mib"]
         outcome["partitions_decided"] = document["partitions_decided"]
         outcome["visible"] = document["visible"]
         outcome["records"] = document["records"]
@@ -236,9 +237,11 @@ def render(results: list[dict[str, Any]]) -> str:
             if tag not in r:
                 continue
             stages = ", ".join(f"{k} {v}" for k, v in r[tag]["stage_seconds"].items())
+            peaks = ", ".join(f"{k} {v}" for k, v in r[tag]["stage_peak_rss_mib"].items())
             lines.append(
                 f"- {r['records']:,} {tag}: {stages} "
-                f"(partitions decided: {r[tag]['partitions_decided']})"
+                f"(partitions decided: {r[tag]['partitions_decided']}); "
+                f"peak RSS so far, MiB: {peaks}"
             )
     return "\n".join(lines) + "\n"
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import resource
 import shutil
 import time
 import uuid
@@ -135,6 +136,9 @@ class RunSummary:
     partitions: int = 0
     partitions_decided: int = 0
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    stage_peak_rss_mib: dict[str, int] = field(default_factory=dict)
+    """This process's peak resident memory so far at the end of each stage: the stage
+    where it first reaches its maximum is where the run's memory peaks."""
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -687,7 +691,8 @@ def nightly_run(
 
 
 class _StageClock:
-    """`with stage("name"):` adds the stage's wall time to the summary (for benchmarks)."""
+    """`with stage("name"):` adds the stage's wall time and the peak memory so far to
+    the summary (for benchmarks)."""
 
     def __init__(self, summary: RunSummary) -> None:
         self.summary = summary
@@ -700,6 +705,9 @@ class _StageClock:
         finally:
             elapsed = round(time.perf_counter() - started, 3)
             self.summary.stage_seconds[name] = elapsed
+            # Linux reports ru_maxrss in KiB.
+            peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            self.summary.stage_peak_rss_mib[name] = peak_kib // 1024
 
 
 def _reconcile_killed_runs(warehouse: str, feed_dir: str) -> None:
