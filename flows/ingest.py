@@ -22,7 +22,7 @@ import polars as pl
 from flows import reader
 from flows.faults import checkpoint
 from flows.inbox import DeliveryFolder, DeliveryRejected, read_control
-from flows.warehouse import first_row
+from flows.warehouse import WORK_FILE_COMPRESSION, first_row
 from transforms.canonical import BLOCKS_FEED, DeliveryContext
 from transforms.sources.base import SourceFormat
 from transforms.sources.registry import adapter_for
@@ -214,14 +214,16 @@ def _adapt_in_slices(
     bad_text_paths: list[Path] = []
     # One slice even for a file with no parsed rows, so that the parts have a schema.
     for number, offset in enumerate(range(0, max(parsed_rows, 1), rows_per_slice)):
-        raw_rows = reader.scan_raw(raw, fmt).slice(offset, rows_per_slice)
+        raw_rows = reader.scan_raw(raw, fmt, offset, rows_per_slice)
         canonical_path = canonical_dir / f"part-{number:05d}.parquet"
-        adapter.to_canonical(raw_rows, context).sink_parquet(canonical_path)
+        adapter.to_canonical(raw_rows, context).sink_parquet(
+            canonical_path, compression=WORK_FILE_COMPRESSION
+        )
         bad_rows = pl.scan_parquet(canonical_path).filter(pl.col("error").is_not_null())
         bad_text_path = bad_text_dir / f"part-{number:05d}.parquet"
         raw_rows.join(bad_rows.select("source_row"), on="source_row", how="semi").select(
             "source_row", raw_text=reader.raw_text(fmt)
-        ).sink_parquet(bad_text_path)
+        ).sink_parquet(bad_text_path, compression=WORK_FILE_COMPRESSION)
         canonical_paths.append(canonical_path)
         bad_text_paths.append(bad_text_path)
     return canonical_paths, bad_text_paths

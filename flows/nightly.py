@@ -44,7 +44,7 @@ from flows.faults import checkpoint
 from flows.inbox import DeliveryFolder, discover
 from flows.ingest import DeliveryOutcome, load_delivery
 from flows.sql import load_sql
-from flows.warehouse import connect, first_row, private_dir
+from flows.warehouse import WORK_FILE_COMPRESSION, connect, first_row, private_dir
 from transforms.canonical import FEEDS
 from transforms.decide import decide
 from transforms.rules import RuleSet, load_rules
@@ -304,7 +304,7 @@ def export_state(
         }
         connection.execute(
             f"COPY ({load_sql('state/current_records')}) TO '{_sql_path(state_dir / 'records')}' "
-            "(FORMAT parquet, PARTITION_BY (partition_key), COMPRESSION zstd)",
+            f"(FORMAT parquet, PARTITION_BY (partition_key), COMPRESSION {WORK_FILE_COMPRESSION})",
             parameters,
         )
         connection.execute(
@@ -379,7 +379,7 @@ def decide_partition_with(
         for batch in decided.iter_slices(VALIDATION_BATCH_ROWS):
             validate_decisions_batch(batch)
         decided.select(DECISION_COLUMNS).write_parquet(
-            private_dir(work_dir / "decisions") / name, compression="zstd"
+            private_dir(work_dir / "decisions") / name, compression=WORK_FILE_COMPRESSION
         )
     checkpoint("decide")
     parts = []

@@ -28,7 +28,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from flows.warehouse import limit_resources
+from flows.warehouse import WORK_FILE_COMPRESSION, limit_resources
 from transforms.sources.base import SourceFormat
 
 _CHUNK = 1 << 20
@@ -216,7 +216,7 @@ def parse_rows(utf8_path: Path, fmt: SourceFormat, work_dir: Path) -> RawDeliver
         try:
             connection.execute(
                 f"COPY ({_with_json_fields(read, fmt)}) TO '{_sql_path(staging)}' "
-                "(FORMAT parquet, COMPRESSION zstd)",
+                f"(FORMAT parquet, COMPRESSION {WORK_FILE_COMPRESSION})",
                 parameters,
             )
             rejects = connection.sql(
@@ -306,13 +306,21 @@ def _with_json_fields(read: str, fmt: SourceFormat) -> str:
     )
 
 
-def scan_raw(raw: RawDelivery, fmt: SourceFormat) -> pl.LazyFrame:
+def scan_raw(
+    raw: RawDelivery, fmt: SourceFormat, offset: int = 0, length: int | None = None
+) -> pl.LazyFrame:
     """The parsed rows as a LazyFrame with their 1-based position in the file.
 
     DuckDB reports rejected rows by position; the parsed rows are numbered
     around them, so both kinds name the same row the operator finds in the file.
+    `offset` and `length` select a slice of the parsed rows: the slice is taken
+    from the scan itself, so only its row groups are read.
     """
-    rows = pl.scan_parquet(raw.rows_path).with_row_index("_ordinal", offset=1)
+    rows = (
+        pl.scan_parquet(raw.rows_path)
+        .slice(offset, length)
+        .with_row_index("_ordinal", offset=offset + 1)
+    )
     rows = rows.with_columns(pl.col("_ordinal").cast(pl.Int64))
     if raw.rejects.is_empty():
         return rows.rename({"_ordinal": "source_row"}).select([*fmt.raw_columns, "source_row"])

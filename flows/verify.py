@@ -45,7 +45,7 @@ import polars as pl
 
 from flows.feed import CURRENT, FEED_COLUMNS, MANIFEST, file_sha256
 from flows.sql import load_sql
-from flows.warehouse import limit_resources
+from flows.warehouse import WORK_FILE_COMPRESSION, limit_resources
 
 _SAFE_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 _MANIFEST_KEYS = ("run_id", "as_of", "rules_version", "row_count", "rows_per_system", "files")
@@ -441,7 +441,7 @@ def _check_against_rules(
         state_sql = load_sql("state/current_records")
         connection.execute(
             f"COPY ({state_sql}) TO '{_quoted(str(records_dir))}' "
-            "(FORMAT parquet, PARTITION_BY (partition_key), COMPRESSION zstd)",
+            f"(FORMAT parquet, PARTITION_BY (partition_key), COMPRESSION {WORK_FILE_COMPRESSION})",
             _parameters(state_sql, as_of=as_of, partitions=_STATE_PARTITIONS, only_records=None),
         )
         blocks_sql = load_sql("state/current_blocks")

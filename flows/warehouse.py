@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import duckdb
 
@@ -23,6 +23,11 @@ MEMORY_LIMIT_VARIABLE = "JVN_DUCKDB_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "3GB"
 """DuckDB's own default is 80 % of the machine; the job shares it with polars,
 so DuckDB gets a fixed budget and spills to disk beyond it."""
+
+WORK_FILE_COMPRESSION: Final = "snappy"
+"""For Parquet that lives only in a run's work folder (parsed rows, canonical rows,
+state, decisions): each is written once and read once or twice within minutes,
+so fast compression beats small files. What is kept (the feed) uses zstd."""
 
 
 def limit_resources(connection: duckdb.DuckDBPyConnection, spill_dir: Path) -> None:
