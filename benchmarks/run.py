@@ -14,6 +14,10 @@ Timings are medians of --repeat runs where repeated. This is a benchmark, not a
 test: nothing here asserts.
 
     uv run python benchmarks/run.py --sizes 1000000 10000000 --out bench-out
+
+Without --prefect-api-url each `jvn run` starts and stops Prefect's temporary
+server (~15 s), as a run on a laptop does; with it, runs use that server, as
+they do in production (`jvn serve`).
 """
 
 from __future__ import annotations
@@ -49,7 +53,15 @@ def main() -> None:
         default="full,nightly,rerun,peer",
         help="which measurements (comma-separated; full is always run)",
     )
+    parser.add_argument(
+        "--prefect-api-url",
+        help="run the job against this Prefect server (as production does) instead of a "
+        "temporary server started by each run, e.g. http://127.0.0.1:4200/api after "
+        "`uv run prefect server start`",
+    )
     arguments = parser.parse_args()
+    if arguments.prefect_api_url:
+        os.environ["PREFECT_API_URL"] = arguments.prefect_api_url
     arguments.out.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
     for size in arguments.sizes:
@@ -213,7 +225,12 @@ def write_results(out: Path, results: list[dict[str, Any]]) -> None:
 def render(results: list[dict[str, Any]]) -> str:
     lines = [
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, "
-        f"{_memory_gib():.0f} GiB, Python {platform.python_version()}",
+        f"{_memory_gib():.0f} GiB, Python {platform.python_version()}; Prefect: "
+        + (
+            f"the server at {os.environ['PREFECT_API_URL']}"
+            if os.environ.get("PREFECT_API_URL")
+            else "a temporary server per run"
+        ),
         "",
         "| records | partitions | generate s | full s | peer s | full / peer | nightly s | "
         "nightly / full | rerun s | peak RSS full MiB | peak RSS peer MiB |",
