@@ -14,9 +14,7 @@ Three things shape the code:
   twelve rules evaluated to a definite False. The one deliberate exception is
   the note keyword, whose null is the canonical "no keyword" (canonical.py).
 * **Streaming.** Only row-wise expressions and left joins with small frames:
-  two derived from the blocks, and three of the distinct unit names, keywords
-  and specialties (normalising text, NFKD, is the costliest per-row work, so
-  each distinct value is normalised once); each has one row per join key, so
+  two derived from the blocks, each aggregated to one row per join key first so
   a join can never duplicate a record. `reasons` comes from a bit mask of the
   applying rules looked up in a constant table. No sort, no window over the
   records.
@@ -171,21 +169,6 @@ def _block_flags(
     return joined, flags
 
 
-def _per_distinct_value(
-    frame: pl.LazyFrame, column: str, derived: dict[str, pl.Expr]
-) -> pl.LazyFrame:
-    """Add columns derived from `column` alone, computed once per distinct value.
-
-    A left join with a frame of one row per distinct value (null included, and
-    matched as a value), so every row gets exactly what the expressions give
-    it row by row, in the same order.
-    """
-    distinct = frame.select(pl.col(column).unique()).with_columns(
-        expression.alias(name) for name, expression in derived.items()
-    )
-    return frame.join(distinct, on=column, how="left", nulls_equal=True, maintain_order="left")
-
-
 def _age_in_years(birth: pl.Expr, on: pl.Expr) -> pl.Expr:
     """Whole years from `birth` to `on`; null if either is null.
 
@@ -261,37 +244,21 @@ def decide(
     patterns = rules.exempt_units.combined_pattern
     name_norm = normalised(pl.col("care_unit_name"))
 
-    # Text normalisation is the costliest per-row work, and a region has a few
-    # thousand unit names, keywords and specialties: each distinct value is
-    # normalised (and matched) once and joined back.
-    with_texts = _per_distinct_value(
-        _per_distinct_value(
-            _per_distinct_value(
-                joined,
-                "care_unit_name",
-                {
-                    _tmp("normalised_unit_name"): name_norm,
-                    _tmp("exempt_unit_name_matched"): (
-                        name_norm.str.contains(patterns) if patterns else pl.lit(False)
-                    ).cast(pl.Boolean),
-                },
-            ),
-            "keyword",
-            {_tmp("normalised_keyword"): normalised(pl.col("keyword"))},
-        ),
-        "specialty",
-        {_tmp("normalised_specialty"): normalised(pl.col("specialty"))},
-    )
-
     # Step 1: the values the rules look at, once each (also shown by `jvn explain`).
-    inputs = with_texts.with_columns(
+    inputs = joined.with_columns(
         _age_in_years(pl.col("birth_date"), documented).alias(_tmp("age_at_documentation")),
         system_start.alias(_tmp("system_start")),
         pl.lit(delay_days, dtype=pl.Int64).alias(_tmp("unsigned_delay_days")),
+        name_norm.alias(_tmp("normalised_unit_name")),
+        normalised(pl.col("keyword")).alias(_tmp("normalised_keyword")),
+        normalised(pl.col("specialty")).alias(_tmp("normalised_specialty")),
         pl.col(_tmp("unit")).alias(_tmp("unit_key")),
         _is_in(pl.col(_tmp("unit")), rules.exempt_units.normalised_hsa_ids)
         .fill_null(False)
         .alias(_tmp("exempt_unit_hsa_listed")),
+        (name_norm.str.contains(patterns) if patterns else pl.lit(False))
+        .cast(pl.Boolean)
+        .alias(_tmp("exempt_unit_name_matched")),
         b_all.alias(_tmp("block_all_holds")),
         b_unit.alias(_tmp("block_unit_holds")),
         b_any_unit.alias(_tmp("block_any_unit_holds")),
