@@ -23,3 +23,23 @@ def positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+def dask_options(sub: argparse.ArgumentParser) -> None:
+    """`--dask`, `--dask-address`, `--dask-workers`: where partitions are decided."""
+    sub.add_argument(
+        "--dask",
+        action="store_true",
+        help="decide partitions on a local Dask cluster (LocalCluster)",
+    )
+    sub.add_argument(
+        "--dask-address",
+        default=None,
+        help="decide partitions on the Dask scheduler at this address",
+    )
+    sub.add_argument(
+        "--dask-workers",
+        type=positive,
+        default=2,
+        help="worker processes of the local Dask cluster (default 2)",
+    )

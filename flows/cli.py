@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flows.arguments import business_date as _date
+from flows.arguments import dask_options
 from flows.arguments import positive as _positive
 from flows.config import ConfigError, pseudonym_key
 from transforms.canonical import LOCAL_TIME_ZONE
@@ -67,22 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--keep-snapshots", type=_positive, default=7)
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
-    run.add_argument(
-        "--dask",
-        action="store_true",
-        help="decide partitions on a local Dask cluster (LocalCluster)",
-    )
-    run.add_argument(
-        "--dask-address",
-        default=None,
-        help="decide partitions on the Dask scheduler at this address",
-    )
-    run.add_argument(
-        "--dask-workers",
-        type=_positive,
-        default=2,
-        help="worker processes of the local Dask cluster (default 2)",
-    )
+    dask_options(run)
 
     sample = commands.add_parser("sample", help="write a synthetic contract-conformant inbox")
     sample.add_argument("--out", type=Path, default=DEFAULT_INBOX)
@@ -202,21 +188,10 @@ def _run_flow(arguments: argparse.Namespace, as_of: date) -> int:
 
     flow_to_run = nightly_run
     if arguments.dask or arguments.dask_address:
-        from prefect_dask import DaskTaskRunner
+        from flows.distributed import dask_task_runner
 
-        runner = (
-            DaskTaskRunner(address=arguments.dask_address)
-            if arguments.dask_address
-            else DaskTaskRunner(
-                cluster_kwargs={
-                    "n_workers": arguments.dask_workers,
-                    "threads_per_worker": 1,
-                    "processes": True,
-                    "dashboard_address": None,
-                }
-            )
-        )
-        flow_to_run = nightly_run.with_options(task_runner=runner)  # type: ignore[arg-type]
+        runner = dask_task_runner(arguments.dask_address, arguments.dask_workers)
+        flow_to_run = nightly_run.with_options(task_runner=runner)
     try:
         summary = flow_to_run(
             as_of=as_of,

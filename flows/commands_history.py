@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.arguments import business_date as _date
+from flows.arguments import dask_options
 from flows.arguments import positive as _positive
 from flows.config import ConfigError
 
@@ -87,6 +88,7 @@ def add_commands(commands: Any, storage: Callable[..., None]) -> None:
     storage(serve)
     serve.add_argument("--partitions", type=_positive, default=16)
     serve.add_argument("--keep-snapshots", type=_positive, default=7)
+    dask_options(serve)
 
 
 def run(arguments: argparse.Namespace) -> int | None:

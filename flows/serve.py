@@ -72,9 +72,17 @@ def scheduled_nightly_run(
     partitions: int = 16,
     keep_snapshots: int = 7,
     as_of: date | None = None,
+    dask: bool = False,
+    dask_address: str | None = None,
+    dask_workers: int = 2,
 ) -> dict[str, Any]:
-    """The nightly run for `as_of`, by default today's date in Europe/Stockholm at run time."""
+    """The nightly run for `as_of`, by default today's date in Europe/Stockholm at run time.
+
+    With `dask` (a local cluster of `dask_workers` processes) or `dask_address`
+    (a running scheduler), partitions are decided on Dask, as `jvn run --dask`.
+    """
     from flows.cli import today_in_stockholm
+    from flows.distributed import dask_task_runner
     from flows.lock import RunLock, RunLocked
     from flows.nightly import nightly_run
     from transforms.rules import default_rules_path
@@ -86,7 +94,11 @@ def scheduled_nightly_run(
         check_can_run(day, Path(feed_dir), Path(rules_path))
         with RunLock(Path(warehouse)):
             logger.info("nightly run for business date %s", day)
-            return nightly_run(
+            flow_to_run = nightly_run
+            if dask or dask_address:
+                runner = dask_task_runner(dask_address, dask_workers)
+                flow_to_run = nightly_run.with_options(task_runner=runner)
+            return flow_to_run(
                 as_of=day,
                 inbox=inbox,
                 warehouse=warehouse,
@@ -126,6 +138,9 @@ def deployment_options(arguments: argparse.Namespace) -> dict[str, Any]:
         "rules": str(Path(arguments.rules).resolve()),
         "partitions": arguments.partitions,
         "keep_snapshots": arguments.keep_snapshots,
+        "dask": arguments.dask,
+        "dask_address": arguments.dask_address,
+        "dask_workers": arguments.dask_workers,
     }
     return {
         "name": arguments.name,

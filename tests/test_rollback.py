@@ -17,6 +17,7 @@ from prefect.utilities.callables import parameter_schema
 from flows import serve as serve_module
 from flows.cli import build_parser, main
 from flows.diff import apply_change_set
+from flows.distributed import dask_task_runner
 from flows.feed import CURRENT, live_snapshot, snapshots
 from tests.inbox_builder import melior_row, write_delivery
 from tests.test_rule_change_scenarios import Job, change_set, snapshot_rows
@@ -217,3 +218,24 @@ def test_scheduled_run_defaults_as_of_to_today_in_stockholm_and_keeps_the_guard(
     with pytest.raises(serve_module.RunRefused, match="back in time"):
         scheduled()
     assert calls == [DAY_2, DAY_1]
+
+
+def test_deployment_decides_on_dask_only_when_asked() -> None:
+    default = serve_module.build_deployment(serve_arguments()).parameters
+    distributed = serve_module.build_deployment(
+        serve_arguments("--dask-address", "tcp://scheduler:8786")
+    ).parameters
+
+    assert (default["dask"], default["dask_address"]) == (False, None)
+    assert distributed["dask_address"] == "tcp://scheduler:8786"
+    serve_module.scheduled_nightly_run.validate_parameters(distributed)
+
+
+def test_dask_runner_uses_the_given_scheduler_or_a_local_cluster() -> None:
+    remote = dask_task_runner("tcp://scheduler:8786", workers=2)
+    local = dask_task_runner(None, workers=3)
+
+    assert remote.address == "tcp://scheduler:8786"
+    assert local.address is None
+    assert local.cluster_kwargs["n_workers"] == 3
+    assert local.cluster_kwargs["threads_per_worker"] == 1
