@@ -38,6 +38,7 @@ from pydantic import (
 )
 
 from transforms.canonical import INFO_TYPES, SYSTEMS
+from transforms.rule_page import PageWording
 
 LATER_SCOPE_REASONS: Final = (
     "before_psychiatry_start",
@@ -238,6 +239,8 @@ class RuleSet(BaseModel):
     exempt_units: ExemptUnits
     exempt_terms: ExemptTerms
     unsigned_delay: Annotated[tuple[DatedDelay, ...], AsTuple]
+    page: PageWording | None = None
+    """Wording of the public page (`jvn page`); decides nothing, so not in the hash."""
 
     @field_validator("systems")
     @classmethod
@@ -268,8 +271,11 @@ class RuleSet(BaseModel):
 
     @property
     def content_sha256(self) -> str:
-        """sha256 of a canonical JSON dump: independent of comments, layout and line ends."""
-        dump = self.model_dump(mode="json", by_alias=True)
+        """sha256 of a canonical JSON dump: independent of comments, layout and line ends.
+
+        The `[page]` wording is left out: it decides nothing (transforms.rule_page).
+        """
+        dump = self.model_dump(mode="json", by_alias=True, exclude={"page"})
         canonical = json.dumps(dump, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
