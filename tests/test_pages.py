@@ -8,10 +8,19 @@ with the network off and check what a person sees.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
+import pytest
+
+from flows.cli import main
+from flows.pages.public import build_page, swedish_date
+from tests.browser import PHONE, Browser, chromium_path
 from tests.decide_fixtures import default_rules, rules_text, write_rules
-from transforms.rules import load_rules
+from transforms.rules import RuleFileError, default_rules_path, load_rules
+
+DEFAULT_RULES = str(default_rules_path())
 
 PAGE_MARKER = "# --- The public page's wording"
 DEFAULT_RULES_VERSION = "2026.1+1af464428307"
@@ -39,10 +48,241 @@ def test_editing_page_wording_does_not_change_rules_version(tmp_path: Path) -> N
 
 
 def test_unknown_key_in_page_wording_is_refused(tmp_path: Path) -> None:
-    import pytest
-
-    from transforms.rules import RuleFileError
-
     edited = rules_text().replace("[page]\n", '[page]\ncolour = "blue"\n')
     with pytest.raises(RuleFileError, match=r"page\.colour: unknown key"):
         load_rules(write_rules(tmp_path, edited))
+
+
+# --- the public page, in a real browser -----------------------------------------
+
+REGION_PAGE_UNIT_GROUPS = (
+    "Barn- och ungdomspsykiatri (BUP)",
+    "Borås bedömningsteam försäkringsmedicin",
+    "Flykting- barnmottagningen, Angered",
+    "Göteborg bedömningsteam försäkringsmedicin",
+    "Kris och traumaenheten",
+    "Mottagningen för unga vuxna",
+    "Mödra-barnhälsovårdsteamet i Haga",
+    "Rättspsykiatri",
+    "SMC (Sexualmedicinskt centrum)",
+    "STD-STI-mottagningar (könsmottagningar)",
+    "Ungdomsmottagningar",
+    "Utväg (Skövde/Borås)",
+)
+"""The exempt units as the region's present page names them (rules.md §3)."""
+
+PAGE_DATE = "2026-11-25"
+NEW_UNIT = '{ hsa_id = "SE2321000131-E000000019004", name = "Ungdomsmottagningen Nyby" },'
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    executable = chromium_path()
+    if executable is None:
+        pytest.fail("no chromium: install Debian's (apt-get install chromium), as .ci/run does")
+    opened = Browser(executable)
+    yield opened
+    opened.close()
+
+
+def make_page(tmp_path: Path, *extra: str, name: str = "page.html") -> Path:
+    out = tmp_path / name
+    status = main(["page", "--out", str(out), "--as-of", PAGE_DATE, *extra])
+    assert status == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def default_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_page(tmp_path_factory.mktemp("page"))
+
+
+def proposal(tmp_path: Path) -> Path:
+    """The rule change the approvers review: T4 moved to 2020-12-08, one unit added."""
+    text = rules_text().replace("start = 2020-12-01", "start = 2020-12-08")
+    text = text.replace('version = "2026.1"', 'version = "2026.2"')
+    text = text.replace("hsa_ids = [\n", f"hsa_ids = [\n  {NEW_UNIT}\n", 1)
+    group = 'units = ["Ungdomsmottagningen Angered",'
+    assert text.count(group) == 1
+    text = text.replace(group, 'units = ["Ungdomsmottagningen Nyby", "Ungdomsmottagningen Angered",')
+    return write_rules(tmp_path, text, "proposal.toml")
+
+
+def seen_text(browser: Browser, path: Path) -> str:
+    with browser.open(path, PHONE) as visit:
+        assert visit.console_errors == []
+        assert visit.refused_requests == []
+        return " ".join(visit.text().split())
+
+
+@pytest.mark.browser
+def test_public_page_shows_every_system_with_its_start_date_and_information_types(
+    browser: Browser, default_page: Path
+) -> None:
+    rules = default_rules()
+    assert rules.page is not None
+    text = seen_text(browser, default_page)
+    for key, system in rules.systems.items():
+        name = rules.page.systems[key].public_name
+        assert name in text
+        assert f"Visar information från och med {swedish_date(system.start)}" in text
+        for code in system.info_types:
+            assert rules.page.info_types[code] in text, (key, code)
+
+
+@pytest.mark.browser
+def test_public_page_shows_every_part_connected_later_with_its_date(
+    browser: Browser, default_page: Path
+) -> None:
+    rules = default_rules()
+    assert rules.page is not None
+    with browser.open(default_page, PHONE) as visit:
+        parts = {
+            key: visit.evaluate(
+                f"[...document.querySelectorAll('#system-{key} .later-parts li')]"
+                ".map(li => li.innerText.replace(/\\s+/g, ' ').trim())"
+            )
+            for key in rules.systems
+        }
+    for scope in rules.later_scopes:
+        name = rules.page.later_scopes[scope.reason]
+        if scope.patient_under_age is not None:
+            name = f"{name} under {scope.patient_under_age} år"
+        for key in scope.systems:
+            assert f"{name}: visas från och med {swedish_date(scope.start)}" in parts[key]
+    assert parts["t4"] == []
+
+
+@pytest.mark.browser
+def test_public_page_names_the_exempt_units_as_the_regions_page_does(
+    browser: Browser, default_page: Path
+) -> None:
+    with browser.open(default_page, PHONE) as visit:
+        shown = visit.evaluate(
+            "[...document.querySelectorAll('.exempt-units > li')].map(li => li.innerText.trim())"
+        )
+    assert shown == list(REGION_PAGE_UNIT_GROUPS)
+
+
+def test_every_listed_exempt_unit_belongs_to_a_group_on_the_page() -> None:
+    rules = default_rules()
+    assert rules.page is not None
+    grouped = {name for group in rules.page.exempt_unit_groups for name in group.units}
+    assert {unit.name for unit in rules.exempt_units.hsa_ids} == grouped
+    assert build_page(rules, as_of=date(2026, 11, 25)).warnings == []
+
+
+@pytest.mark.browser
+def test_public_page_lists_every_exempt_term(browser: Browser, default_page: Path) -> None:
+    with browser.open(default_page, PHONE) as visit:
+        shown = visit.evaluate(
+            "[...document.querySelectorAll('.exempt-terms li')].map(li => li.innerText.trim())"
+        )
+    assert shown == list(default_rules().exempt_terms.terms)
+
+
+@pytest.mark.browser
+def test_public_page_says_what_a_citizen_can_block_and_how_to_order_a_copy(
+    browser: Browser, default_page: Path
+) -> None:
+    wording = default_rules().page
+    assert wording is not None
+    text = seen_text(browser, default_page)
+    for paragraph in (*wording.blocking, *wording.copy_ordering):
+        assert " ".join(paragraph.split()) in text
+    assert "menprövning" in text
+
+
+@pytest.mark.browser
+def test_public_page_states_the_unsigned_delay_in_force_on_its_date(
+    browser: Browser, default_page: Path, tmp_path: Path
+) -> None:
+    assert "Anteckningar som ännu inte är signerade visas direkt." in seen_text(
+        browser, default_page
+    )
+    before_2022 = make_page(tmp_path, "--as-of", "2021-06-01")
+    text = seen_text(browser, before_2022)
+    assert "Anteckningar som inte är signerade visas 14 dagar efter att de skrevs." in text
+    assert "Från och med 1 mars 2022: Anteckningar som ännu inte är signerade visas direkt." in text
+
+
+@pytest.mark.browser
+def test_public_page_is_swedish_fits_a_phone_and_loads_nothing_from_the_network(
+    browser: Browser, default_page: Path, tmp_path: Path
+) -> None:
+    with browser.open(default_page, PHONE) as visit:
+        assert visit.evaluate("document.documentElement.lang") == "sv"
+        assert visit.evaluate("document.querySelectorAll('h1').length") == 1
+        assert visit.evaluate("document.querySelectorAll('h2').length") >= 5
+        assert visit.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        assert visit.evaluate("document.querySelectorAll('script, link, img').length") == 0
+        visit.screenshot(tmp_path / "page.png")
+        assert visit.console_errors == []
+        assert visit.refused_requests == []
+    assert (tmp_path / "page.png").stat().st_size > 10_000
+
+
+@pytest.mark.browser
+def test_public_page_prints(browser: Browser, default_page: Path) -> None:
+    with browser.open(default_page) as visit:
+        pdf = visit.page.pdf(format="A4")
+        assert visit.console_errors == []
+    assert pdf.startswith(b"%PDF") and len(pdf) > 10_000
+
+
+@pytest.mark.browser
+def test_compared_page_marks_the_moved_start_date_with_the_date_in_force_today(
+    browser: Browser, tmp_path: Path
+) -> None:
+    page = make_page(tmp_path, "--rules", str(proposal(tmp_path)), "--compare", DEFAULT_RULES)
+    with browser.open(page, PHONE) as visit:
+        marked = visit.evaluate("document.querySelector('#system-t4 .start .is-ändrad').innerText")
+        start = " ".join(
+            visit.evaluate("document.querySelector('#system-t4 .start').innerText").split()
+        )
+        assert visit.console_errors == []
+    assert "8 december 2020" in marked
+    assert "(i dag: 1 december 2020)" in start
+
+
+@pytest.mark.browser
+def test_compared_page_marks_an_added_exempt_unit_in_its_group(
+    browser: Browser, tmp_path: Path
+) -> None:
+    page = make_page(tmp_path, "--rules", str(proposal(tmp_path)), "--compare", DEFAULT_RULES)
+    with browser.open(page, PHONE) as visit:
+        added = visit.evaluate(
+            "[...document.querySelectorAll('.exempt-units > li')]"
+            ".filter(li => li.querySelector('.is-ny'))"
+            ".map(li => li.textContent.replace(/\\s+/g, ' ').trim())"
+        )
+        changes = visit.evaluate(
+            "[...document.querySelectorAll('.changes li')].map(li => li.innerText)"
+        )
+    assert added == ["Ungdomsmottagningar Nytt: Ungdomsmottagningen Nyby"]
+    assert any("Folktandvården (T4)" in line and "8 december 2020" in line for line in changes)
+    assert any("Ungdomsmottagningen Nyby" in line for line in changes)
+    assert len(changes) == 2
+
+
+def test_page_of_unchanged_rules_compared_with_themselves_marks_nothing() -> None:
+    page = build_page(default_rules(), as_of=date(2026, 11, 25), old=default_rules())
+    assert page.changes == []
+
+
+def test_markdown_page_holds_the_same_facts(tmp_path: Path) -> None:
+    text = make_page(tmp_path, name="page.md").read_text(encoding="utf-8")
+    assert text.startswith("# Det här visas i 1177 Journalen")
+    for group in REGION_PAGE_UNIT_GROUPS:
+        assert f"- {group}\n" in text
+    assert "Visar information från och med 1 december 2020" in text
+
+
+def test_page_from_a_rule_file_without_wording_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = write_rules(tmp_path, rules_text().split(PAGE_MARKER)[0])
+    status = main(["page", "--rules", str(rules), "--out", str(tmp_path / "p.html")])
+    assert status == 2
+    assert "no [page] table" in capsys.readouterr().err
+    assert not (tmp_path / "p.html").exists()
