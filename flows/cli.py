@@ -68,20 +68,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--keep-snapshots", type=_positive, default=7)
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
-    run.add_argument(
-        "--no-report",
-        action="store_true",
-        help="do not write the analysts' report (analytics.html) beside the analysts' database",
-    )
     dask_options(run)
 
-    sample = commands.add_parser("sample", help="write a synthetic contract-conformant inbox")
-    sample.add_argument("--out", type=Path, default=DEFAULT_INBOX)
-    sample.add_argument("--records", type=_positive, default=5000)
-    sample.add_argument("--seed", type=int, default=1177)
-    sample.add_argument("--days", type=_positive, default=5)
-    sample.add_argument("--end-date", type=_date, default=date(2026, 11, 25))
-    sample.add_argument("--no-bad-rows", action="store_true")
+    sample = commands.add_parser(
+        "sample",
+        help="write a synthetic contract-conformant inbox",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    sample.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_INBOX,
+        help="inbox folder to write; refused if it is not empty, unless --overwrite",
+    )
+    sample.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a non-empty --out, replacing the delivery folders it generates",
+    )
+    sample.add_argument(
+        "--records",
+        type=_positive,
+        default=5000,
+        help="about this many history records across the five journal systems",
+    )
+    sample.add_argument(
+        "--seed", type=int, default=1177, help="the same arguments give a byte-identical inbox"
+    )
+    sample.add_argument(
+        "--days", type=_positive, default=5, help="business dates (Mon-Fri) with deliveries"
+    )
+    sample.add_argument(
+        "--end-date", type=_date, default=date(2026, 11, 25), help="the last business date"
+    )
+    sample.add_argument("--no-bad-rows", action="store_true", help="write no deliberately bad rows")
     sample.add_argument(
         "--bad-deliveries", action="store_true", help="also write deliveries that must be rejected"
     )
@@ -106,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-PLUGGED_COMMANDS = ("flows.commands_history", "flows.commands_trust", "flows.commands_pages")
+PLUGGED_COMMANDS = ("flows.commands_history", "flows.commands_trust")
 """Modules that add subcommands: each has `add_commands(commands, storage)` and
 `run(arguments) -> int | None` (None: not one of its commands)."""
 
@@ -220,12 +240,6 @@ def _run_flow(arguments: argparse.Namespace, as_of: date) -> int:
         from flows.reports import print_run_summary
 
         print_run_summary(summary)
-    if summary["status"] == "published" and not arguments.no_report:
-        from flows.commands_pages import write_report_after_run
-
-        report = write_report_after_run(arguments.analytics)
-        if report is not None and not arguments.json:
-            print(f"  report        {report}")
     if summary["deliveries_rejected"]:
         for rejected in summary["deliveries_rejected"]:
             print(
@@ -237,8 +251,20 @@ def _run_flow(arguments: argparse.Namespace, as_of: date) -> int:
 
 
 def command_sample(arguments: argparse.Namespace) -> int:
-    """`jvn sample`: write a synthetic inbox."""
+    """`jvn sample`: write a synthetic inbox, never over a non-empty one unasked (exit 2)."""
     from flows.sample import generate_inbox
+
+    out: Path = arguments.out
+    if out.exists() and not out.is_dir():
+        print(f"jvn: {out} is not a folder", file=sys.stderr)
+        return EXIT_CONFIG
+    # The default --out is the committed sample: rewriting it must be a choice.
+    if not arguments.overwrite and out.is_dir() and any(out.iterdir()):
+        print(
+            f"jvn: {out} is not empty; pass --overwrite to write the sample into it",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr)

@@ -83,7 +83,10 @@ def write_history(
         if not special.is_empty():
             writer.write(wrong_field_count(system, special), special.height)
             counters.bad += special.height
-        progress(f"{system.name} {plan.first}: {writer.rows} rows written")
+        # The caller reports the whole delivery once it is closed; only a history
+        # still being written gets a line of its own, so no line repeats another.
+        if b < n:
+            progress(f"{system.name} {plan.first}: {writer.rows} rows so far")
 
 
 def write_delta(
