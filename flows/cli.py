@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--keep-snapshots", type=_positive, default=7)
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.add_argument(
+        "--no-report",
+        action="store_true",
+        help="do not write the analysts' report (analytics.html) beside the analysts' database",
+    )
     dask_options(run)
 
     sample = commands.add_parser(
@@ -126,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-PLUGGED_COMMANDS = ("flows.commands_history", "flows.commands_trust")
+PLUGGED_COMMANDS = ("flows.commands_history", "flows.commands_trust", "flows.commands_pages")
 """Modules that add subcommands: each has `add_commands(commands, storage)` and
 `run(arguments) -> int | None` (None: not one of its commands)."""
 
@@ -240,6 +245,12 @@ def _run_flow(arguments: argparse.Namespace, as_of: date) -> int:
         from flows.reports import print_run_summary
 
         print_run_summary(summary)
+    if summary["status"] == "published" and not arguments.no_report:
+        from flows.commands_pages import write_report_after_run
+
+        report = write_report_after_run(arguments.analytics)
+        if report is not None and not arguments.json:
+            print(f"  report        {report}")
     if summary["deliveries_rejected"]:
         for rejected in summary["deliveries_rejected"]:
             print(
