@@ -9,15 +9,21 @@ with the network off and check what a person sees.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
+import duckdb
 import pytest
 
 from flows.cli import main
 from flows.pages.public import build_page, swedish_date
-from tests.browser import PHONE, Browser, chromium_path
+from tests.browser import CHARTS_DRAWN, PHONE, Browser, Visit, chromium_path
+from tests.conftest import TEST_PSEUDONYM_KEY
 from tests.decide_fixtures import default_rules, rules_text, write_rules
+from tests.inbox_builder import melior_row, write_delivery
+from tests.test_nightly import DAY_2, Job
 from transforms.rules import RuleFileError, default_rules_path, load_rules
 
 DEFAULT_RULES = str(default_rules_path())
@@ -104,7 +110,9 @@ def proposal(tmp_path: Path) -> Path:
     text = text.replace("hsa_ids = [\n", f"hsa_ids = [\n  {NEW_UNIT}\n", 1)
     group = 'units = ["Ungdomsmottagningen Angered",'
     assert text.count(group) == 1
-    text = text.replace(group, 'units = ["Ungdomsmottagningen Nyby", "Ungdomsmottagningen Angered",')
+    text = text.replace(
+        group, 'units = ["Ungdomsmottagningen Nyby", "Ungdomsmottagningen Angered",'
+    )
     return write_rules(tmp_path, text, "proposal.toml")
 
 
@@ -286,3 +294,255 @@ def test_page_from_a_rule_file_without_wording_exits_2(
     assert status == 2
     assert "no [page] table" in capsys.readouterr().err
     assert not (tmp_path / "p.html").exists()
+
+
+# --- the analysts' report, from the sample's analytics.duckdb --------------------
+
+SAMPLE_INBOX = Path(__file__).resolve().parents[1] / "data" / "inbox"
+REPORT_CHARTS = 7
+"""Share by month, reasons (latest and over runs), deliveries, quarantine, changes, rule change."""
+
+
+@dataclass(frozen=True)
+class SampleRuns:
+    """The committed sample run twice: 2026-11-24 under the region's rules, then
+    2026-11-25 under a proposal that moves T4's start (a recorded rule change)."""
+
+    analytics: Path
+    report: Path
+    rules: Path
+    """The rules of the latest run."""
+
+
+@pytest.fixture(scope="module")
+def sample_runs(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -> SampleRuns:
+    root = tmp_path_factory.mktemp("sample-report")
+    data = root / "data"
+    storage = [
+        "--inbox", str(SAMPLE_INBOX), "--warehouse", str(data / "warehouse.duckdb"),
+        "--analytics", str(data / "analytics.duckdb"), "--feed", str(data / "feed"),
+    ]  # fmt: skip
+    with pytest.MonkeyPatch.context() as environment:
+        environment.setenv("JVN_PSEUDONYM_KEY", TEST_PSEUDONYM_KEY)
+        assert main(["run", "--as-of", "2026-11-24", *storage]) == 0
+        rules = proposal(root)
+        assert main(["run", "--as-of", "2026-11-25", *storage, "--rules", str(rules)]) == 0
+    return SampleRuns(data / "analytics.duckdb", data / "analytics.html", rules)
+
+
+def sql(runs: SampleRuns, query: str) -> list[tuple[Any, ...]]:
+    with duckdb.connect(str(runs.analytics), read_only=True) as connection:
+        return connection.execute(query).fetchall()
+
+
+def table_rows(visit: Visit, name: str) -> list[list[str]]:
+    return list(
+        visit.evaluate(
+            f"[...document.querySelectorAll('table[data-table=\"{name}\"] tbody tr')]"
+            ".map(tr => [...tr.cells].map(td => td.textContent.trim()))"
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def report_visit(sample_runs: SampleRuns, browser: Browser) -> Iterator[Visit]:
+    with browser.open(sample_runs.report) as visit:
+        yield visit
+
+
+@pytest.mark.slow
+def test_run_writes_the_report_beside_the_analysts_database(sample_runs: SampleRuns) -> None:
+    assert sample_runs.report.is_file()
+    assert sample_runs.report.stat().st_mtime >= sample_runs.analytics.stat().st_mtime
+    assert oct(sample_runs.report.stat().st_mode & 0o777) == oct(0o640)
+
+
+@pytest.mark.slow
+def test_reasons_by_run_in_analytics_end_at_the_latest_decisions(sample_runs: SampleRuns) -> None:
+    latest = sql(
+        sample_runs,
+        "SELECT reason, records FROM reasons_by_run "
+        "WHERE run_seq = (SELECT max(run_seq) FROM reasons_by_run) ORDER BY reason",
+    )
+    counted = sql(
+        sample_runs,
+        "SELECT reason, count(*) FROM record_visibility GROUP BY reason ORDER BY reason",
+    )
+    assert latest == counted
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_report_shows_visible_share_per_system_as_sql_counts_it(
+    sample_runs: SampleRuns, report_visit: Visit
+) -> None:
+    expected = [
+        [system, str(records), str(visible), f"{100.0 * visible / records:.1f} %"]
+        for system, records, visible in sql(
+            sample_runs,
+            "SELECT source_system, count(*), count(*) FILTER (WHERE visible) "
+            "FROM record_visibility GROUP BY ALL ORDER BY ALL",
+        )
+    ]
+    assert table_rows(report_visit, "share-by-system") == expected
+    months = sql(
+        sample_runs,
+        "SELECT count(DISTINCT date_trunc('month', documented_date)) FROM record_visibility",
+    )[0][0]
+    assert len(table_rows(report_visit, "share-by-month")) == months
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_report_shows_records_per_reason_at_each_run_as_sql_counts_them(
+    sample_runs: SampleRuns, report_visit: Visit
+) -> None:
+    shown = {row[0]: row[1:] for row in table_rows(report_visit, "reasons-by-run")}
+    latest = dict(
+        sql(sample_runs, "SELECT reason, count(*) FROM record_visibility GROUP BY reason")
+    )
+    assert {reason: int(counts[-1]) for reason, counts in shown.items()} == latest
+    first = dict(sql(sample_runs, "SELECT reason, records FROM reasons_by_run WHERE run_seq = 1"))
+    assert {reason: int(counts[0]) for reason, counts in shown.items() if int(counts[0])} == first
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_report_lists_the_units_exempt_by_name_only(
+    sample_runs: SampleRuns, report_visit: Visit
+) -> None:
+    listed = tuple(load_rules(sample_runs.rules).exempt_units.normalised_hsa_ids)
+    expected = [
+        [hsa_id, name, str(records)]
+        for hsa_id, name, records in sql(
+            sample_runs,
+            "SELECT care_unit_hsa_id, min(care_unit_name), count(*) FROM record_visibility "
+            "WHERE list_contains(reasons, 'exempt_unit') "
+            f"AND upper(trim(care_unit_hsa_id)) NOT IN {listed} "
+            "GROUP BY ALL ORDER BY ALL",
+        )
+    ]
+    assert expected
+    assert table_rows(report_visit, "units-exempt-by-name-only") == expected
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_report_lists_unknown_codes_with_their_counts(
+    sample_runs: SampleRuns, report_visit: Visit
+) -> None:
+    rows = table_rows(report_visit, "unknown-codes")
+    per_system: dict[str, int] = {}
+    for system, _code, records in rows:
+        per_system[system] = per_system.get(system, 0) + int(records)
+    other = sql(
+        sample_runs,
+        "SELECT source_system, count(*) FROM record_visibility WHERE info_type = 'other' "
+        "GROUP BY ALL",
+    )
+    assert per_system == dict(other)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_report_shows_deliveries_per_night_and_quarantined_rows(
+    sample_runs: SampleRuns, report_visit: Visit
+) -> None:
+    expected = [
+        [night.isoformat(), system, status, str(count), str(rows), str(loaded), str(quarantined)]
+        for night, system, status, count, rows, loaded, quarantined in sql(
+            sample_runs,
+            "SELECT business_date, system, status, count(*), sum(rows), sum(records_loaded), "
+            "sum(rows_quarantined) FROM deliveries GROUP BY ALL ORDER BY ALL",
+        )
+    ]
+    assert table_rows(report_visit, "deliveries-by-night") == expected
+    quarantined = sum(int(row[3]) for row in table_rows(report_visit, "quarantine"))
+    assert quarantined == sql(sample_runs, "SELECT sum(rows) FROM quarantine_summary")[0][0]
+    assert table_rows(report_visit, "rejected-deliveries") == []
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_report_shows_what_the_rule_change_did(
+    sample_runs: SampleRuns, report_visit: Visit
+) -> None:
+    rows = table_rows(report_visit, "rule-changes")
+    assert rows, "the second run installed new rules"
+    assert {row[0] for row in rows} == {"2"}
+    assert (
+        sum(int(row[-1]) for row in rows)
+        == sql(
+            sample_runs,
+            "SELECT count(*) FROM decision_changes WHERE run_id = "
+            "(SELECT run_id FROM runs WHERE run_seq = 2)",
+        )[0][0]
+    )
+    t4_hidden = sql(
+        sample_runs,
+        "SELECT count(*) FROM decision_changes c JOIN runs r USING (run_id) "
+        "WHERE r.run_seq = 2 AND c.source_system = 't4' AND c.direction = 'hidden' "
+        "AND c.after_reason = 'before_system_start'",
+    )[0][0]
+    assert t4_hidden > 0
+    assert ["hidden", "t4", "before_system_start", str(t4_hidden)] in [row[4:] for row in rows]
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_every_chart_in_the_report_is_drawn(report_visit: Visit) -> None:
+    charts = report_visit.evaluate(CHARTS_DRAWN)
+    assert len(charts) == REPORT_CHARTS
+    for chart in charts:
+        assert chart["width"] > 200 and chart["height"] > 100, chart
+        assert chart["marks"] > 0, chart
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_report_opens_offline_without_errors_and_fits_a_phone(
+    sample_runs: SampleRuns, browser: Browser, tmp_path: Path
+) -> None:
+    with browser.open(sample_runs.report, PHONE) as visit:
+        assert visit.evaluate("document.querySelectorAll('script, link, img').length") == 0
+        assert visit.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        visit.screenshot(tmp_path / "report.png")
+        pdf = visit.page.pdf(format="A4")
+        assert visit.console_errors == []
+        assert visit.refused_requests == []
+    assert (tmp_path / "report.png").stat().st_size > 10_000
+    assert pdf.startswith(b"%PDF")
+
+
+@pytest.mark.slow
+def test_report_holds_no_record_id_and_no_patient_key(sample_runs: SampleRuns) -> None:
+    html = sample_runs.report.read_text(encoding="utf-8")
+    identifiers = sql(sample_runs, "SELECT record_id, patient_key FROM record_visibility")
+    for record_id, patient_key in identifiers:
+        assert record_id not in html
+        assert patient_key is None or patient_key not in html
+
+
+@pytest.mark.slow
+def test_report_command_writes_the_same_report(sample_runs: SampleRuns, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    assert main(["report", "--analytics", str(sample_runs.analytics), "--out", str(out)]) == 0
+    assert out.read_bytes() == sample_runs.report.read_bytes()
+
+
+def test_report_of_a_missing_database_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(["report", "--analytics", str(tmp_path / "none.duckdb")])
+    assert status == 2
+    assert "no analysts' database" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness", "pseudonym_key")
+def test_run_with_no_report_writes_no_report(tmp_path: Path) -> None:
+    job = Job(tmp_path)
+    write_delivery(job.inbox, "melior", DAY_2, [melior_row("D-1")])
+    assert job.run(DAY_2, "--no-report") == 0
+    assert job.analytics.is_file()
+    assert not job.analytics.with_suffix(".html").exists()
