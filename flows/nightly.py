@@ -239,6 +239,8 @@ def plan_partitions(
             return full("a rerun for an earlier business date")
         if rules.unsigned_delay_days(as_of) != 0 or rules.unsigned_delay_days(previous_as_of) != 0:
             return full("an unsigned-entry delay is in force, so visibility moves with the date")
+        if rules.release_delay_in_force(as_of) or rules.release_delay_in_force(previous_as_of):
+            return full("a release delay is in force, so visibility moves with the date")
         stray = first_row(
             connection,
             "SELECT count(*) FROM decisions WHERE run_id NOT IN "

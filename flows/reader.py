@@ -151,18 +151,26 @@ def _transcode_cp1252(path: Path, target: Path) -> Path:
     return target
 
 
-def check_header(utf8_path: Path, fmt: SourceFormat) -> None:
-    """The first record must be exactly the contract's header, in order."""
-    if fmt.kind != "csv":
-        return
+def _header(utf8_path: Path, fmt: SourceFormat) -> list[str]:
+    """The names in the file's first record, trimmed."""
     with utf8_path.open("r", encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, delimiter=fmt.delimiter, quotechar=fmt.quote)
         try:
             header = next(reader)
         except (StopIteration, csv.Error):
             raise DeliveryFileError("file has no readable header row") from None
-    found = [name.strip() for name in header]
-    if found == list(fmt.columns):
+    return [name.strip() for name in header]
+
+
+def check_header(utf8_path: Path, fmt: SourceFormat) -> None:
+    """The first record must be exactly the contract's header, in order.
+
+    A contract's optional columns may follow, all of them in order, or none.
+    """
+    if fmt.kind != "csv":
+        return
+    found = _header(utf8_path, fmt)
+    if found in (list(fmt.columns), list(fmt.raw_columns)):
         return
     missing = [name for name in fmt.columns if name not in found]
     # Only positions of the sender's names: a file without its header row has a
@@ -184,7 +192,12 @@ def parse_rows(utf8_path: Path, fmt: SourceFormat, work_dir: Path) -> RawDeliver
     """Split the records into string fields with DuckDB, into a staging Parquet file."""
     work_dir.mkdir(parents=True, exist_ok=True)
     staging = work_dir / f"{fmt.system}.raw.parquet"
-    columns = {name: "VARCHAR" for name in fmt.columns}
+    # A file without the contract's optional columns reads as if they were empty.
+    present = fmt.columns
+    if fmt.optional_columns and _header(utf8_path, fmt) == list(fmt.raw_columns):
+        present = fmt.raw_columns
+    absent = [name for name in fmt.optional_columns if name not in present]
+    columns = {name: "VARCHAR" for name in present}
     if fmt.kind == "csv":
         options = {
             "delim": fmt.delimiter,
@@ -200,8 +213,9 @@ def parse_rows(utf8_path: Path, fmt: SourceFormat, work_dir: Path) -> RawDeliver
     limit_resources(connection, work_dir / "spill")
     try:
         connection.execute("SET preserve_insertion_order = true")
+        padding = "".join(f", NULL::VARCHAR AS {name}" for name in absent)
         read = (
-            "SELECT * FROM read_csv($path, auto_detect = false, columns = $columns, "
+            f"SELECT *{padding} FROM read_csv($path, auto_detect = false, columns = $columns, "
             "delim = $delim, quote = $quote, escape = $escape, header = $header, "
             "strict_mode = true, null_padding = false, all_varchar = true, "
             "max_line_size = $max_line, encoding = 'utf-8', store_rejects = true, "
@@ -354,13 +368,18 @@ def _sql_path(path: Path) -> str:
 
 
 def raw_text(fmt: SourceFormat) -> pl.Expr:
-    """An expression rebuilding a parsed row's text as the sender wrote it (for quarantine)."""
+    """An expression rebuilding a parsed row's text as the sender wrote it (for quarantine).
+
+    Optional columns are written only when the row has a value in one of them: a
+    file without them must not gain empty fields (one with them but empty there
+    loses its trailing empty fields; the row position still finds the line).
+    """
     if fmt.kind == "ndjson":
         return pl.col("line").fill_null("")
     quote = fmt.quote
     needs_quotes = f"[{re.escape(fmt.delimiter + quote)}\\r\\n]"
-    fields = []
-    for name in fmt.columns:
+
+    def field(name: str) -> pl.Expr:
         value = pl.col(name).fill_null("")
         quoted = pl.concat_str(
             [
@@ -369,5 +388,13 @@ def raw_text(fmt: SourceFormat) -> pl.Expr:
                 pl.lit(quote),
             ]
         )
-        fields.append(pl.when(value.str.contains(needs_quotes)).then(quoted).otherwise(value))
-    return pl.concat_str(fields, separator=fmt.delimiter)
+        return pl.when(value.str.contains(needs_quotes)).then(quoted).otherwise(value)
+
+    text = pl.concat_str([field(name) for name in fmt.columns], separator=fmt.delimiter)
+    if not fmt.optional_columns:
+        return text
+    extra = pl.concat_str(
+        [pl.lit(""), *(field(name) for name in fmt.optional_columns)], separator=fmt.delimiter
+    )
+    has_extra = pl.any_horizontal(pl.col(name).is_not_null() for name in fmt.optional_columns)
+    return pl.when(has_extra).then(pl.concat_str([text, extra])).otherwise(text)

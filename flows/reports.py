@@ -8,13 +8,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from flows.config import ConfigError
 from flows.sql import load_sql
 from flows.warehouse import connect, first_row
+
+if TYPE_CHECKING:
+    from transforms.rules import RuleSet
 
 
 def print_run_summary(summary: dict[str, Any]) -> None:
@@ -158,6 +161,11 @@ def explain(warehouse: Path, rules_path: Path, record_id: str, as_of: date | Non
     for name in _rule_columns(row):
         verdict = "APPLIES (hides)" if row[name] else "does not apply"
         print(f"    {name.removeprefix('rule_'):<28}{verdict}")
+    details = _rule_details(rules, row, as_of)
+    if details:
+        print("  which rule, which values:")
+        for line in details:
+            print(f"    {line}")
     if not periods.is_empty():
         print("  history (published runs):")
         for period in periods.iter_rows(named=True):
@@ -168,6 +176,60 @@ def explain(warehouse: Path, rules_path: Path, record_id: str, as_of: date | Non
                 f"rules {period['rules_version']}"
             )
     return 0
+
+
+def _rule_details(rules: RuleSet, row: dict[str, Any], as_of: date) -> list[str]:
+    """For `explain`: the rule-file entry behind each start, scope and delay that hides the row.
+
+    Only rule-file values and the record's own dates, type, unit and system: no
+    personnummer, no text.
+    """
+    lines: list[str] = []
+    documented, system, info_type = row["documented_date"], row["source_system"], row["info_type"]
+    if row.get("rule_before_system_start") and system in rules.systems:
+        rule = rules.systems[system]
+        if info_type in rule.info_type_starts:
+            where = f"systems.{system}.info_type_starts.{info_type}"
+        elif info_type is None and rule.info_type_starts:
+            where = f"systems.{system}: the latest start of its types (type unreadable)"
+        else:
+            where = f"systems.{system}.start"
+        lines.append(
+            f"before_system_start: {where} = {row['system_start']}, documented {documented}"
+        )
+    for index in row.get("later_scopes_applying") or []:
+        scope = rules.later_scopes[index]
+        label = f" {scope.name!r}" if scope.name else ""
+        if scope.specialty is not None:
+            match = f"specialty {scope.specialty!r}"
+        elif scope.patient_under_age is not None:
+            match = f"patient under {scope.patient_under_age} (age {row['age_at_documentation']})"
+        else:
+            unit_key = row["unit_key"]
+            if unit_key is None:
+                match = "unit without HSA-id (cannot be ruled out)"
+            elif unit_key in scope.units.normalised_hsa_ids:
+                match = f"unit {unit_key} listed"
+            else:
+                match = f"unit name matches one of {list(scope.units.name_patterns)}"
+        lines.append(
+            f"{scope.reason}: later_scopes[{index}]{label}, {match}, systems "
+            f"{list(scope.systems)}, shown from {scope.start}, documented {documented}"
+        )
+    if row.get("rule_release_delay"):
+        days = row["release_delay_days"]
+        if info_type is None:
+            lines.append("release_delay: type unreadable while a release delay is in force")
+        elif days is None:
+            lines.append(f"release_delay: {info_type}: no value in force on {as_of} (waits)")
+        else:
+            values = [d for d in rules.release_delay if d.info_type == info_type]
+            since = max(d.valid_from for d in values if d.valid_from <= as_of)
+            lines.append(
+                f"release_delay: {info_type}: {days} days (value from {since}), "
+                f"documented {documented}, shown from documentation date + {days} days"
+            )
+    return lines
 
 
 def _rule_columns(row: dict[str, Any]) -> Sequence[str]:

@@ -8,6 +8,7 @@ block for that record's patient, holding on `AS_OF`.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -26,6 +27,7 @@ OTHER_PATIENT = "191212121212"
 UNIT_HSA = "SE2321000131-E000000000100"
 OTHER_UNIT_HSA = "SE2321000131-E000000000200"
 LISTED_EXEMPT_HSA = "SE2321000131-E000000011007"  # Kris och traumaenheten
+SCOPE_UNIT_HSA = "SE2321000131-E000000077001"  # in EXTENDED_RULES' later scope by unit
 
 RECORD_COLUMNS = pl.Schema({**RECORD_SCHEMA, "invalid": pl.Boolean})
 BLOCK_COLUMNS = pl.Schema({**BLOCK_SCHEMA, "invalid": pl.Boolean})
@@ -99,6 +101,8 @@ def block(**overrides: Any) -> dict[str, Any]:
         "revoked": False,
         "delivery_id": "blocks/2024-06-01",
         "source_row": 1,
+        "documented_from": None,
+        "documented_to": None,
         "invalid": False,
     }
     unknown = set(overrides) - set(values)
@@ -180,3 +184,41 @@ def rules_with(directory: Path, old: str, new: str) -> RuleSet:
     text = rules_text()
     assert text.count(old) == 1, f"edit target not unique: {old!r}"
     return load_rules(write_rules(directory, text.replace(old, new)))
+
+
+EXTENDED_RULES = """
+# rules.md §8's kinds on top of the region's file (tests of decide and the oracle).
+[[later_scopes]]
+reason = "before_scope_start"
+name = "Kvinnokliniken"
+systems = ["melior", "asynjavisph"]
+start = 2018-10-01
+
+[later_scopes.units]
+hsa_ids = [{ hsa_id = "SE2321000131-E000000077001", name = "Kvinnokliniken Östra" }]
+name_patterns = ['kvinnoklinik']
+
+[[release_delay]]
+info_type = "lab_result"
+from = 1900-01-01
+days = 14
+
+[[release_delay]]
+info_type = "lab_result"
+from = 2023-01-01
+days = 30
+"""
+VACCINATION_START = date(2019, 12, 1)
+
+
+@lru_cache(maxsize=1)
+def extended_rules() -> RuleSet:
+    """The region's rules plus one of each §8 kind: asynjavisph vaccinations from
+    2019-12-01, a later scope by unit from 2018-10-01 (`SCOPE_UNIT_HSA` or a name with
+    "kvinnoklinik"), and a lab-result release delay of 14 days, 30 from 2023-01-01."""
+    text = rules_text().replace(
+        "start = 2016-11-01",
+        f"start = 2016-11-01\ninfo_type_starts = {{ vaccination = {VACCINATION_START} }}",
+    )
+    directory = Path(tempfile.mkdtemp(prefix="jvn-extended-rules-"))
+    return load_rules(write_rules(directory, text + EXTENDED_RULES))

@@ -6,7 +6,7 @@ only what the behaviour is about.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -18,11 +18,14 @@ from tests.decide_fixtures import (
     OTHER_PATIENT,
     OTHER_UNIT_HSA,
     PATIENT,
+    SCOPE_UNIT_HSA,
     UNIT_HSA,
+    VACCINATION_START,
     block,
     blocks_frame,
     decide_one,
     default_rules,
+    extended_rules,
     invalid_record,
     reasons_of,
     record,
@@ -56,7 +59,7 @@ def test_every_row_carries_the_rules_version() -> None:
     assert row["rules_version"] == default_rules().rules_version
 
 
-def test_reasons_are_the_twelve_codes_of_rules_md_in_order() -> None:
+def test_reasons_are_the_fourteen_codes_of_rules_md_in_order() -> None:
     assert REASONS == (
         "invalid_record",
         "retracted",
@@ -66,10 +69,12 @@ def test_reasons_are_the_twelve_codes_of_rules_md_in_order() -> None:
         "before_psychiatry_start",
         "before_genetics_start",
         "before_children_start",
+        "before_scope_start",
         "exempt_unit",
         "exempt_term",
         "patient_block",
         "unsigned_delay",
+        "release_delay",
     )
 
 
@@ -666,6 +671,224 @@ def test_unsigned_record_stays_hidden_when_no_delay_value_is_in_force(tmp_path: 
     row = decide_one(record(signed=False, documented_date=date(2010, 1, 1)), rules=rules)
     assert row["unsigned_delay_days"] is None
     assert "unsigned_delay" in row["reasons"]
+
+
+# --- rules.md §8: start per information type -------------------------------------------
+
+VACCINATION = {
+    "record_id": "asynjavisph:V-1",
+    "source_system": "asynjavisph",
+    "info_type": "vaccination",
+    "source_code": "VACCINATION",
+}
+
+
+def test_type_documented_before_its_own_start_is_before_system_start() -> None:
+    row = record(**VACCINATION, documented_date=date(2019, 11, 30))
+    assert reasons_of(row, rules=extended_rules()) == ["before_system_start"]
+
+
+def test_type_documented_on_its_own_start_is_shown() -> None:
+    row = record(**VACCINATION, documented_date=VACCINATION_START)
+    assert reasons_of(row, rules=extended_rules()) == []
+
+
+def test_type_start_leaves_the_systems_other_types_at_the_system_start() -> None:
+    row = record(**{**VACCINATION, "info_type": "note"}, documented_date=date(2017, 1, 1))
+    assert reasons_of(row, rules=extended_rules()) == []
+
+
+def test_unreadable_type_waits_for_the_latest_type_start_of_its_system() -> None:
+    row = record(**{**VACCINATION, "info_type": None}, documented_date=date(2019, 11, 30))
+    reasons = reasons_of(row, rules=extended_rules())
+    # It could also be a lab result, whose release delay is in force: that holds it too.
+    assert reasons == ["info_type_not_connected", "before_system_start", "release_delay"]
+
+
+# --- rules.md §8: later scope by unit (before_scope_start) --------------------------------
+
+
+def test_listed_unit_of_a_later_scope_before_its_start_is_hidden() -> None:
+    row = record(care_unit_hsa_id=SCOPE_UNIT_HSA, documented_date=date(2018, 9, 30))
+    assert reasons_of(row, rules=extended_rules()) == ["before_scope_start"]
+
+
+def test_listed_unit_of_a_later_scope_on_its_start_is_shown() -> None:
+    row = record(care_unit_hsa_id=SCOPE_UNIT_HSA, documented_date=date(2018, 10, 1))
+    assert reasons_of(row, rules=extended_rules()) == []
+
+
+def test_unit_named_like_a_later_scope_pattern_before_its_start_is_hidden() -> None:
+    row = record(care_unit_name="Kvinnokliniken Västra", documented_date=date(2018, 1, 1))
+    assert reasons_of(row, rules=extended_rules()) == ["before_scope_start"]
+
+
+def test_other_unit_before_a_unit_scope_start_is_shown() -> None:
+    assert reasons_of(record(documented_date=date(2018, 1, 1)), rules=extended_rules()) == []
+
+
+def test_unit_scope_applies_only_to_its_systems() -> None:
+    row = record(
+        record_id="t4:1",
+        source_system="t4",
+        care_unit_hsa_id=SCOPE_UNIT_HSA,
+        documented_date=date(2021, 1, 1),
+    )
+    assert "before_scope_start" not in reasons_of(row, as_of=AS_OF, rules=extended_rules())
+
+
+def test_record_without_a_unit_id_is_held_by_a_unit_scope() -> None:
+    row = record(care_unit_hsa_id=None, documented_date=date(2018, 1, 1))
+    assert reasons_of(row, rules=extended_rules()) == ["before_scope_start", "exempt_unit"]
+
+
+def test_record_without_a_unit_name_is_held_by_a_unit_scope_with_patterns() -> None:
+    row = record(care_unit_name=None, documented_date=date(2018, 1, 1))
+    assert reasons_of(row, rules=extended_rules()) == ["before_scope_start", "exempt_unit"]
+
+
+def test_unit_scope_may_carry_a_named_reason(tmp_path: Path) -> None:
+    from tests.decide_fixtures import EXTENDED_RULES, rules_text, write_rules
+    from transforms.rules import load_rules
+
+    text = rules_text() + EXTENDED_RULES.replace("before_scope_start", "before_psychiatry_start")
+    rules = load_rules(write_rules(tmp_path, text))
+    row = record(care_unit_hsa_id=SCOPE_UNIT_HSA, documented_date=date(2018, 9, 30))
+    assert reasons_of(row, rules=rules) == ["before_psychiatry_start"]
+
+
+def test_explain_verdicts_name_the_later_scopes_that_apply() -> None:
+    row = record(care_unit_hsa_id=SCOPE_UNIT_HSA, documented_date=date(2018, 1, 1))
+    verdicts = decide_one(row, rules=extended_rules())
+    assert verdicts["later_scopes_applying"] == [len(extended_rules().later_scopes) - 1]
+
+
+# --- rules.md §8: release delay per information type --------------------------------------
+
+LAB = {
+    "record_id": "asynjavisph:L-1",
+    "source_system": "asynjavisph",
+    "info_type": "lab_result",
+    "source_code": "LAB",
+}
+
+
+def test_lab_result_inside_its_release_delay_is_hidden() -> None:
+    row = record(**LAB, documented_date=AS_OF - timedelta(days=29))
+    assert reasons_of(row, rules=extended_rules()) == ["release_delay"]
+
+
+def test_lab_result_is_shown_once_its_release_delay_has_passed() -> None:
+    row = record(**LAB, documented_date=AS_OF - timedelta(days=30))
+    assert reasons_of(row, rules=extended_rules()) == []
+
+
+def test_rerun_for_an_earlier_date_applies_the_release_delay_then_in_force() -> None:
+    as_of = date(2022, 12, 31)
+    row = record(**LAB, documented_date=as_of - timedelta(days=14))
+    assert reasons_of(row, as_of=as_of, rules=extended_rules()) == []
+    row = record(**LAB, documented_date=as_of - timedelta(days=13))
+    assert reasons_of(row, as_of=as_of, rules=extended_rules()) == ["release_delay"]
+
+
+def test_release_delay_leaves_other_types_alone() -> None:
+    row = record(**{**LAB, "info_type": "note"}, documented_date=AS_OF)
+    assert reasons_of(row, rules=extended_rules()) == []
+
+
+def test_release_delay_is_infinite_before_its_first_value(tmp_path: Path) -> None:
+    rules = extended_rules()
+    rules = rules.model_copy(update={"release_delay": rules.release_delay[1:]})
+    row = decide_one(
+        record(**LAB, documented_date=date(2018, 1, 1)), as_of=date(2022, 1, 1), rules=rules
+    )
+    assert row["release_delay_days"] is None
+    assert row["reasons"] == ["release_delay"]
+
+
+def test_release_delay_is_last_in_the_reasons() -> None:
+    row = record(**LAB, signed=None, documented_date=AS_OF)
+    assert reasons_of(row, rules=extended_rules()) == ["unsigned_delay", "release_delay"]
+
+
+def test_unreadable_type_is_held_by_a_release_delay_in_force() -> None:
+    row = record(**{**LAB, "info_type": None}, documented_date=AS_OF)
+    assert "release_delay" in reasons_of(row, rules=extended_rules())
+
+
+def test_unknown_documentation_date_is_held_by_a_release_delay() -> None:
+    row = record(**LAB, documented_date=None)
+    assert "release_delay" in reasons_of(row, rules=extended_rules())
+
+
+# --- rules.md §8: block limited to a documentation period ---------------------------------
+
+
+def test_block_with_a_period_hides_rows_documented_within_it() -> None:
+    period = block(documented_from=date(2021, 1, 1), documented_to=date(2021, 12, 31))
+    assert reasons_of(record(documented_date=date(2021, 3, 15)), [period]) == ["patient_block"]
+
+
+def test_block_with_a_period_leaves_rows_documented_outside_it_shown() -> None:
+    period = block(documented_from=date(2021, 1, 1), documented_to=date(2021, 12, 31))
+    assert reasons_of(record(documented_date=date(2020, 12, 31)), [period]) == []
+    assert reasons_of(record(documented_date=date(2022, 1, 1)), [period]) == []
+
+
+def test_block_period_holds_on_both_end_days() -> None:
+    period = block(documented_from=date(2021, 1, 1), documented_to=date(2021, 12, 31))
+    assert reasons_of(record(documented_date=date(2021, 1, 1)), [period]) == ["patient_block"]
+    assert reasons_of(record(documented_date=date(2021, 12, 31)), [period]) == ["patient_block"]
+
+
+def test_block_period_with_an_open_end_is_open_that_way() -> None:
+    since = block(documented_from=date(2021, 1, 1))
+    until = block(block_id="B-2", documented_to=date(2019, 12, 31))
+    assert reasons_of(record(documented_date=date(2030, 1, 1)), [since]) == ["patient_block"]
+    assert reasons_of(record(documented_date=date(2020, 6, 1)), [since, until]) == []
+    assert reasons_of(record(documented_date=date(2017, 1, 1)), [until]) == ["patient_block"]
+
+
+def test_unit_block_with_a_period_hides_only_that_units_rows_within_it() -> None:
+    period = block(scope="UNIT", care_unit_hsa_id=UNIT_HSA, documented_to=date(2021, 12, 31))
+    assert reasons_of(record(), [period]) == ["patient_block"]
+    assert reasons_of(record(care_unit_hsa_id=OTHER_UNIT_HSA), [period]) == []
+    assert reasons_of(record(documented_date=date(2022, 1, 1)), [period]) == []
+
+
+def test_row_without_a_documentation_date_is_covered_by_a_block_period() -> None:
+    period = block(documented_from=date(2021, 1, 1), documented_to=date(2021, 12, 31))
+    assert "patient_block" in reasons_of(record(documented_date=None), [period])
+
+
+def test_row_without_a_unit_is_covered_by_a_unit_block_period_over_its_date() -> None:
+    period = block(scope="UNIT", care_unit_hsa_id=OTHER_UNIT_HSA, documented_to=date(2021, 12, 31))
+    assert reasons_of(record(care_unit_hsa_id=None), [period]) == ["exempt_unit", "patient_block"]
+
+
+def test_invalid_block_with_a_period_holds_for_the_whole_journal() -> None:
+    period = block(invalid=True, documented_from=date(2030, 1, 1), documented_to=date(2030, 1, 2))
+    assert reasons_of(record(), [period]) == ["patient_block"]
+
+
+def test_block_period_does_not_hide_while_the_block_does_not_hold() -> None:
+    period = block(revoked=True, documented_from=date(2021, 1, 1))
+    assert reasons_of(record(), [period]) == []
+
+
+def test_row_count_is_preserved_when_a_patient_has_many_period_blocks() -> None:
+    blocks = [block(block_id=f"B-{i}", documented_from=date(2021, 1, i + 1)) for i in range(5)] + [
+        block(
+            block_id="B-9",
+            scope="UNIT",
+            care_unit_hsa_id=UNIT_HSA,
+            documented_to=date(2021, 12, 31),
+        )
+    ]
+    rows = [record(record_id=f"melior:D-{i}") for i in range(3)]
+    out = run_decide(rows, blocks)
+    assert out.height == 3
+    assert out["reasons"].to_list() == [["patient_block"]] * 3
 
 
 # --- determinism ----------------------------------------------------------------------------

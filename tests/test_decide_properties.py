@@ -23,9 +23,11 @@ from tests.decide_fixtures import (
     OTHER_PATIENT,
     OTHER_UNIT_HSA,
     PATIENT,
+    SCOPE_UNIT_HSA,
     UNIT_HSA,
     block,
     default_rules,
+    extended_rules,
     record,
     run_decide,
 )
@@ -51,8 +53,12 @@ _EDGE_DATES = sorted(
             date(2019, 11, 1),
             date(2020, 12, 1),
             date(2022, 3, 1),
+            # extended_rules(): the unit scope, the vaccination start, the lab delay's step
+            date(2018, 10, 1),
+            date(2019, 12, 1),
+            date(2023, 1, 1),
         )
-        for shift in (-14, -1, 0)
+        for shift in (-30, -14, -1, 0)
     }
 )
 dates = st.one_of(st.sampled_from(_EDGE_DATES), st.dates(date(2015, 1, 1), date(2024, 12, 31)))
@@ -60,7 +66,16 @@ maybe_dates = st.one_of(st.none(), dates)
 maybe_bools = st.sampled_from([True, False, False, None])
 
 unit_ids = st.sampled_from(
-    [UNIT_HSA, OTHER_UNIT_HSA, LISTED_EXEMPT_HSA, f" {LISTED_EXEMPT_HSA.lower()} ", "", None]
+    [
+        UNIT_HSA,
+        OTHER_UNIT_HSA,
+        LISTED_EXEMPT_HSA,
+        f" {LISTED_EXEMPT_HSA.lower()} ",
+        SCOPE_UNIT_HSA,
+        f"{SCOPE_UNIT_HSA.lower()} ",
+        "",
+        None,
+    ]
 )
 unit_names = st.sampled_from(
     [
@@ -75,6 +90,8 @@ unit_names = st.sampled_from(
         "Smcab",
         "Kris och  traumaenheten",
         "UNGDOMSMOTTAGNINGEN",
+        "Kvinnokliniken  Västra",
+        "KVINNOKLINIK",
         None,
     ]
 )
@@ -131,6 +148,8 @@ def blocks(draw: st.DrawFn, block_id: str) -> dict[str, Any]:
         valid_to=draw(maybe_dates),
         revoked=draw(maybe_bools),
         invalid=draw(st.sampled_from([False, False, False, True, None])),
+        documented_from=draw(st.one_of(st.none(), st.none(), dates)),
+        documented_to=draw(st.one_of(st.none(), st.none(), dates)),
     )
 
 
@@ -141,6 +160,41 @@ def scenarios(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[dict[str, Any
     rows = [draw(records(f"r:{i}")) for i in range(n_records)]
     held = [draw(blocks(f"b:{i}")) for i in range(n_blocks)]
     return rows, held, draw(dates)
+
+
+@st.composite
+def period_scenarios(
+    draw: st.DrawFn,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], date]:
+    """Holding blocks limited to documentation periods, and records on either side of them
+    (in `scenarios` a block rarely both holds and has a period). Few dates, so that a
+    record's date often falls on a period's first or last day."""
+    days = st.sampled_from([None, date(2020, 1, 1), date(2020, 5, 31), date(2020, 6, 1)])
+    rows = [
+        record(
+            record_id=f"r:{i}",
+            patient_id=draw(st.sampled_from([PATIENT, PATIENT, OTHER_PATIENT])),
+            care_unit_hsa_id=draw(st.sampled_from([UNIT_HSA, OTHER_UNIT_HSA, None])),
+            documented_date=draw(days),
+        )
+        for i in range(draw(st.integers(1, 6)))
+    ]
+    held = [
+        block(
+            block_id=f"b:{i}",
+            scope=draw(st.sampled_from(["ALL", "UNIT"])),
+            care_unit_hsa_id=draw(st.sampled_from([UNIT_HSA, OTHER_UNIT_HSA])),
+            valid_from=date(2015, 1, 1),
+            invalid=draw(st.sampled_from([False, False, False, True])),
+            documented_from=draw(days),
+            documented_to=draw(days),
+        )
+        for i in range(draw(st.integers(1, 3)))
+    ]
+    for b in held:
+        if b["scope"] == "ALL":
+            b["care_unit_hsa_id"] = None
+    return rows, held, date(2025, 1, 1)
 
 
 # --- the oracle: rules.md in plain Python -------------------------------------------------
@@ -166,6 +220,13 @@ def _block_covers(b: dict[str, Any], row: dict[str, Any], as_of: date) -> bool:
     )
     if not (untrusted or in_window):
         return False
+    # A documentation period limits a trusted block; an unknown date cannot be ruled out.
+    doc = row["documented_date"]
+    if not untrusted and doc is not None:
+        if b["documented_from"] is not None and doc < b["documented_from"]:
+            return False
+        if b["documented_to"] is not None and doc > b["documented_to"]:
+            return False
     scope = (b["scope"] or "").strip().upper()
     if untrusted or scope != "UNIT" or _key(b["care_unit_hsa_id"]) is None:
         return True
@@ -184,7 +245,9 @@ def oracle(row: dict[str, Any], held: list[dict[str, Any]], rules: RuleSet, as_o
         "system_not_connected": system_rule is None,
         "info_type_not_connected": system_rule is None
         or row["info_type"] not in system_rule.info_types,
-        "before_system_start": system_rule is None or doc is None or doc < system_rule.start,
+        "before_system_start": system_rule is None
+        or doc is None
+        or doc < _start(system_rule.start, system_rule.info_type_starts, row["info_type"]),
     }
     for scope in rules.later_scopes:
         in_scope = system is None or system in scope.systems
@@ -193,10 +256,26 @@ def oracle(row: dict[str, Any], held: list[dict[str, Any]], rules: RuleSet, as_o
             matches = specialty is None or normalise_text(specialty) == normalise_text(
                 scope.specialty
             )
-        else:
-            assert scope.patient_under_age is not None
+        elif scope.patient_under_age is not None:
             birth = row["birth_date"]
             matches = birth is None or doc is None or _age(birth, doc) < scope.patient_under_age
+        else:
+            assert scope.units is not None
+            unit, unit_name = _key(row["care_unit_hsa_id"]), row["care_unit_name"]
+            matches = (
+                unit is None
+                or unit in {_key(listed.hsa_id) for listed in scope.units.hsa_ids}
+                or (
+                    bool(scope.units.name_patterns)
+                    and (
+                        unit_name is None
+                        or any(
+                            re.search(pattern, normalise_text(unit_name))
+                            for pattern in scope.units.name_patterns
+                        )
+                    )
+                )
+            )
         before = doc is None or doc < scope.start
         applying[scope.reason] = applying.get(scope.reason, False) or (
             in_scope and matches and before
@@ -219,11 +298,41 @@ def oracle(row: dict[str, Any], held: list[dict[str, Any]], rules: RuleSet, as_o
     applying["unsigned_delay"] = signed is None or (
         signed is False and (delay is None or doc is None or as_of < doc + timedelta(days=delay))
     )
+    days = _release_days(rules, row["info_type"], as_of)
+    applying["release_delay"] = days is None or (
+        days > 0 and (doc is None or as_of < doc + timedelta(days=days))
+    )
     return [code for code in REASONS if applying.get(code, False)]
 
 
-def _must_be_hidden(row: dict[str, Any], held: list[dict[str, Any]], as_of: date) -> bool:
-    reasons = set(oracle(row, held, default_rules(), as_of))
+def _start(system_start: date, type_starts: dict[str, date], info_type: str | None) -> date:
+    """rules.md §8: a type's own start, else its system's; an unknown type the latest."""
+    if info_type is None:
+        return max([system_start, *type_starts.values()])
+    return type_starts.get(info_type, system_start)
+
+
+def _release_days(rules: RuleSet, info_type: str | None, as_of: date) -> int | None:
+    """rules.md §8: the type's value with the latest `from <= as_of`; None = for ever."""
+    per_type: dict[str, list[tuple[date, int]]] = {}
+    for delay in rules.release_delay:
+        per_type.setdefault(delay.info_type, []).append((delay.valid_from, delay.days))
+
+    def days_of(values: list[tuple[date, int]]) -> int | None:
+        in_force = sorted(value for value in values if value[0] <= as_of)
+        return in_force[-1][1] if in_force else None
+
+    if info_type is None:
+        # Unreadable: it could be any type with a delay; the longest holds it.
+        found = [days_of(values) for values in per_type.values()]
+        return 0 if all(days == 0 for days in found) else None
+    return days_of(per_type[info_type]) if info_type in per_type else 0
+
+
+def _must_be_hidden(
+    row: dict[str, Any], held: list[dict[str, Any]], as_of: date, rules: RuleSet | None = None
+) -> bool:
+    reasons = set(oracle(row, held, rules or default_rules(), as_of))
     return bool(
         reasons
         & {
@@ -233,9 +342,11 @@ def _must_be_hidden(row: dict[str, Any], held: list[dict[str, Any]], as_of: date
             "before_psychiatry_start",
             "before_genetics_start",
             "before_children_start",
+            "before_scope_start",
             "exempt_unit",
             "exempt_term",
             "patient_block",
+            "release_delay",
         }
     )
 
@@ -290,7 +401,57 @@ def test_result_does_not_depend_on_row_order(scenario: Any, rng: random.Random) 
     assert first.equals(second)
 
 
+@PROPERTY_SETTINGS
+@given(period_scenarios())
+def test_blocks_limited_to_a_period_agree_with_the_oracle(scenario: Any) -> None:
+    rows, held, as_of = scenario
+    out = run_decide(rows, held, as_of=as_of)
+    got = dict(zip(out["record_id"].to_list(), out["reasons"].to_list(), strict=True))
+    for row in rows:
+        assert got[row["record_id"]] == oracle(row, held, default_rules(), as_of), row
+
+
+# --- the same properties under rules.md §8's kinds (extended_rules) ---------------------
+
+
+@PROPERTY_SETTINGS
+@given(scenarios())
+def test_reasons_under_the_new_rule_kinds_agree_with_the_oracle(scenario: Any) -> None:
+    rows, held, as_of = scenario
+    out = run_decide(rows, held, as_of=as_of, rules=extended_rules())
+    got = dict(zip(out["record_id"].to_list(), out["reasons"].to_list(), strict=True))
+    for row in rows:
+        assert got[row["record_id"]] == oracle(row, held, extended_rules(), as_of), row
+
+
+@PROPERTY_SETTINGS
+@given(scenarios())
+def test_nothing_a_new_rule_kind_covers_is_ever_visible(scenario: Any) -> None:
+    rows, held, as_of = scenario
+    out = run_decide(rows, held, as_of=as_of, rules=extended_rules())
+    visible = dict(zip(out["record_id"], out["visible"], strict=True))
+    for row in rows:
+        if _must_be_hidden(row, held, as_of, extended_rules()):
+            assert visible[row["record_id"]] is False, row
+
+
 def test_oracle_agrees_on_a_plain_shown_record() -> None:
     # Guards the oracle itself: the default record is shown by both.
     assert oracle(record(), [], default_rules(), date(2024, 6, 1)) == []
     assert run_decide([record()])["reasons"].to_list() == [[]]
+
+
+def test_oracle_sees_each_new_rule_kind() -> None:
+    # Guards the oracle: each §8 kind hides an example under extended_rules().
+    rules, as_of = extended_rules(), date(2024, 6, 1)
+    lab = record(source_system="asynjavisph", info_type="lab_result", documented_date=as_of)
+    vaccination = record(
+        source_system="asynjavisph", info_type="vaccination", documented_date=date(2019, 11, 30)
+    )
+    scoped = record(care_unit_hsa_id=SCOPE_UNIT_HSA, documented_date=date(2018, 9, 30))
+    period = block(documented_from=date(2021, 1, 1), documented_to=date(2021, 12, 31))
+    assert oracle(lab, [], rules, as_of) == ["release_delay"]
+    assert oracle(vaccination, [], rules, as_of) == ["before_system_start"]
+    assert oracle(scoped, [], rules, as_of) == ["before_scope_start"]
+    assert oracle(record(), [period], rules, as_of) == ["patient_block"]
+    assert oracle(record(documented_date=date(2022, 1, 1)), [period], rules, as_of) == []

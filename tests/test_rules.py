@@ -281,3 +281,160 @@ def test_not_utf8_is_refused(tmp_path: Path) -> None:
     path.write_bytes(rules_text().encode("utf-8").replace("å".encode(), b"\xe5"))
     with pytest.raises(RuleFileError, match="not UTF-8"):
         load_rules(path)
+
+
+# --- the rule kinds of rules.md §8 (other regions' rules) -------------------------
+
+ASYN_START = "start = 2016-11-01"
+UNIT_SCOPE = """
+[[later_scopes]]
+reason = "before_scope_start"
+name = "Kvinnokliniken och vuxenpsykiatrin"
+systems = ["melior", "asynjavisph"]
+start = 2018-10-01
+
+[later_scopes.units]
+hsa_ids = [{ hsa_id = "SE2321000131-E000000077001", name = "Kvinnokliniken" }]
+name_patterns = ['vuxenpsykiatri']
+"""
+LAB_DELAY = """
+[[release_delay]]
+info_type = "lab_result"
+from = 2020-01-01
+days = 14
+
+[[release_delay]]
+info_type = "lab_result"
+from = 2023-01-01
+days = 7
+"""
+
+
+def _with_appended(tmp_path: Path, extra: str) -> Path:
+    return write_rules(tmp_path, rules_text() + extra)
+
+
+def _appended_refused(tmp_path: Path, extra: str) -> str:
+    path = _with_appended(tmp_path, extra)
+    with pytest.raises(RuleFileError) as caught:
+        load_rules(path)
+    message = str(caught.value)
+    assert "\n" not in message, "the message must be one line"
+    return message
+
+
+def test_default_rules_version_is_unchanged_by_the_new_rule_kinds() -> None:
+    # The region's file uses none of §8's kinds: its decisions carry the same version.
+    assert default_rules().rules_version == "2026.1+1af464428307"
+
+
+def test_new_reason_codes_stand_in_the_order_of_rules_md() -> None:
+    assert REASONS.index("before_scope_start") == REASONS.index("before_children_start") + 1
+    assert REASONS.index("before_scope_start") + 1 == REASONS.index("exempt_unit")
+    assert REASONS[-1] == "release_delay"
+    assert REASONS[-2] == "unsigned_delay"
+
+
+def test_info_type_start_applies_to_its_type_and_the_system_start_to_the_others(
+    tmp_path: Path,
+) -> None:
+    rules = rules_with(
+        tmp_path, ASYN_START, ASYN_START + "\ninfo_type_starts = { vaccination = 2019-12-01 }"
+    )
+    assert rules.start_for("asynjavisph", "vaccination") == date(2019, 12, 1)
+    assert rules.start_for("asynjavisph", "note") == date(2016, 11, 1)
+
+
+def test_info_type_start_for_an_unknown_type_is_refused(tmp_path: Path) -> None:
+    message = _refused(
+        tmp_path, ASYN_START, ASYN_START + "\ninfo_type_starts = { x_files = 2019-12-01 }"
+    )
+    assert "systems.asynjavisph.info_type_starts: unknown information type 'x_files'" in message
+
+
+def test_info_type_start_for_a_type_not_connected_for_the_system_is_refused(tmp_path: Path) -> None:
+    message = _refused(
+        tmp_path, ASYN_START, ASYN_START + "\ninfo_type_starts = { journal_summary = 2019-12-01 }"
+    )
+    assert "'journal_summary' is not connected for this system" in message
+
+
+def test_info_type_start_before_its_system_start_is_refused(tmp_path: Path) -> None:
+    message = _refused(
+        tmp_path, ASYN_START, ASYN_START + "\ninfo_type_starts = { vaccination = 2015-01-01 }"
+    )
+    assert "systems.asynjavisph: the start of 'vaccination' is before the system's start" in message
+
+
+def test_later_scope_by_unit_loads_with_its_ids_and_patterns(tmp_path: Path) -> None:
+    scope = load_rules(_with_appended(tmp_path, UNIT_SCOPE)).later_scopes[-1]
+    assert scope.reason == "before_scope_start"
+    assert scope.units is not None
+    assert scope.units.normalised_hsa_ids == ("SE2321000131-E000000077001",)
+    assert scope.units.name_patterns == ("vuxenpsykiatri",)
+
+
+def test_later_scope_by_unit_without_ids_or_patterns_is_refused(tmp_path: Path) -> None:
+    extra = UNIT_SCOPE.split("[later_scopes.units]")[0] + "units = {}\n"
+    message = _appended_refused(tmp_path, extra)
+    assert "later_scopes.3.units: give at least one HSA-id or name pattern" in message
+
+
+def test_later_scope_with_a_unit_and_a_specialty_is_refused(tmp_path: Path) -> None:
+    extra = UNIT_SCOPE.replace(
+        "[later_scopes.units]", 'specialty = "Psykiatri, vuxen"\n\n[later_scopes.units]'
+    )
+    message = _appended_refused(tmp_path, extra)
+    assert "later_scopes.3: give exactly one of specialty, patient_under_age, units" in message
+
+
+def test_later_scope_by_unit_with_a_bad_pattern_is_refused(tmp_path: Path) -> None:
+    message = _appended_refused(tmp_path, UNIT_SCOPE.replace("'vuxenpsykiatri'", "'vuxen('"))
+    assert "later_scopes.3.units.name_patterns.0" in message
+    assert "invalid regular expression" in message
+
+
+def test_before_scope_start_is_a_later_scope_reason() -> None:
+    assert "before_scope_start" in LATER_SCOPE_REASONS
+
+
+def test_release_delay_uses_the_value_in_force_on_the_business_date(tmp_path: Path) -> None:
+    rules = load_rules(_with_appended(tmp_path, LAB_DELAY))
+    assert rules.release_delay_days("lab_result", date(2022, 12, 31)) == 14
+    assert rules.release_delay_days("lab_result", date(2023, 1, 1)) == 7
+
+
+def test_release_delay_is_infinite_before_its_first_value(tmp_path: Path) -> None:
+    rules = load_rules(_with_appended(tmp_path, LAB_DELAY))
+    assert rules.release_delay_days("lab_result", date(2019, 12, 31)) is None
+
+
+def test_type_without_release_delay_has_none(tmp_path: Path) -> None:
+    rules = load_rules(_with_appended(tmp_path, LAB_DELAY))
+    assert rules.release_delay_days("note", date(2024, 1, 1)) == 0
+    assert not default_rules().release_delay_in_force(date(2024, 1, 1))
+
+
+def test_release_delay_in_force_unless_every_value_on_the_date_is_zero(tmp_path: Path) -> None:
+    extra = LAB_DELAY.replace("from = 2023-01-01\ndays = 7", "from = 2025-01-01\ndays = 0")
+    rules = load_rules(_with_appended(tmp_path, extra))
+    assert rules.release_delay_in_force(date(2019, 1, 1))  # infinite before the first value
+    assert rules.release_delay_in_force(date(2024, 12, 31))
+    assert not rules.release_delay_in_force(date(2025, 1, 1))
+
+
+def test_release_delay_without_a_date_is_refused(tmp_path: Path) -> None:
+    message = _appended_refused(
+        tmp_path, '\n[[release_delay]]\ninfo_type = "lab_result"\ndays = 14\n'
+    )
+    assert "release_delay.0: a release delay needs `from`" in message
+
+
+def test_release_delay_for_an_unknown_type_is_refused(tmp_path: Path) -> None:
+    message = _appended_refused(tmp_path, LAB_DELAY.replace("lab_result", "x_files", 1))
+    assert "release_delay.0.info_type: unknown information type 'x_files'" in message
+
+
+def test_overlapping_release_delay_values_are_refused(tmp_path: Path) -> None:
+    message = _appended_refused(tmp_path, LAB_DELAY.replace("2023-01-01", "2020-01-01"))
+    assert "release_delay: two values for 'lab_result' start on the same date 2020-01-01" in message

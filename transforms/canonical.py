@@ -83,6 +83,9 @@ BLOCK_SCHEMA: Final = pl.Schema(
         "revoked": pl.Boolean,
         "delivery_id": pl.String,
         "source_row": pl.Int64,
+        # The documentation period the block covers (sources.md); null ends are open.
+        "documented_from": pl.Date,
+        "documented_to": pl.Date,
     }
 )
 """One version of one citizen block."""

@@ -11,13 +11,14 @@ Three things shape the code:
 * **Fail closed.** Every rule is written so that a null input makes the rule
   apply (`fill_null(True)` on "applies", `fill_null(False)` on "is fine").
   There is no `otherwise(visible)`: a row is shown only when every one of the
-  twelve rules evaluated to a definite False. The one deliberate exception is
+  fourteen rules evaluated to a definite False. The one deliberate exception is
   the note keyword, whose null is the canonical "no keyword" (canonical.py).
 * **Streaming.** Only row-wise expressions and left joins with small frames:
-  two derived from the blocks, each aggregated to one row per join key first so
-  a join can never duplicate a record. `reasons` comes from a bit mask of the
-  applying rules looked up in a constant table. No sort, no window over the
-  records.
+  three derived from the blocks, each aggregated to one row per join key first so
+  a join can never duplicate a record (blocks limited to a documentation period
+  are matched to the records of their patients first, then reduced per record).
+  `reasons` comes from a bit mask of the applying rules looked up in a constant
+  table. No sort, no window over the records.
 * **Order independence.** Nothing depends on row order: blocks are reduced to
   sets of keys before the joins, and every rule is row-wise.
 """
@@ -30,7 +31,7 @@ from typing import Final
 
 import polars as pl
 
-from transforms.rules import LATER_SCOPE_REASONS, RuleSet, normalise_text
+from transforms.rules import LATER_SCOPE_REASONS, LaterScope, RuleSet, normalise_text
 
 REASONS: Final = (
     "invalid_record",
@@ -41,10 +42,12 @@ REASONS: Final = (
     "before_psychiatry_start",
     "before_genetics_start",
     "before_children_start",
+    "before_scope_start",
     "exempt_unit",
     "exempt_term",
     "patient_block",
     "unsigned_delay",
+    "release_delay",
 )
 """The stable reason codes of rules.md, in rule order: `reason` is the first that applies."""
 
@@ -65,14 +68,17 @@ RULE_COLUMNS: Final = tuple(f"rule_{code}" for code in REASONS)
 
 _INTERMEDIATES: Final = (
     "age_at_documentation",  # Int32, whole years at documented_date; null if unknown
-    "system_start",  # Date of the record's system; null if the system is not connected
+    "system_start",  # Date in force for the record's system and type; null: not connected
     "unsigned_delay_days",  # Int64 in force on as_of; null: infinite (no value in force)
+    "release_delay_days",  # Int64 for the record's type on as_of; 0: none; null: infinite
+    "later_scopes_applying",  # List[Int64]: indices into rules.later_scopes that hide the row
     "normalised_unit_name",
     "normalised_keyword",
     "normalised_specialty",
     "unit_key",  # care_unit_hsa_id trimmed, upper case; null if missing
     "exempt_unit_hsa_listed",
     "exempt_unit_name_matched",  # null when the name is missing
+    # Blocks below count only where they cover the record's documentation date.
     "block_all_holds",  # a block of scope ALL (or an untrusted block) holds for the patient
     "block_unit_holds",  # a UNIT block for this record's unit holds
     "block_any_unit_holds",  # some UNIT block holds for the patient (used when unit is unknown)
@@ -114,13 +120,15 @@ def hsa_key(hsa_id: pl.Expr) -> pl.Expr:
 
 
 def held_blocks(blocks: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
-    """The blocks that hold on `as_of`, as (patient_id, unit_key); unit_key null = scope ALL.
+    """The blocks that hold on `as_of`, as (patient_id, unit_key, documented_from,
+    documented_to); unit_key null = scope ALL, both dates null = every documentation date.
 
     A block holds when not revoked and valid_from <= as_of <= valid_to (null
     valid_to: open). A block that cannot be trusted (latest version invalid,
-    unreadable status or valid_from) holds, and for the whole journal. A UNIT
-    block without a readable unit, or a scope that is neither ALL nor UNIT, also
-    widens to ALL. A block without a patient cannot be attributed and is ignored.
+    unreadable status or valid_from) holds, and for the whole journal and every
+    documentation date. A UNIT block without a readable unit, or a scope that is
+    neither ALL nor UNIT, also widens to ALL. A block without a patient cannot be
+    attributed and is ignored.
     """
     day = pl.lit(as_of, dtype=pl.Date)
     revoked = pl.col("revoked")
@@ -135,6 +143,10 @@ def held_blocks(blocks: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
     return blocks.filter(holds & pl.col("patient_id").is_not_null()).select(
         pl.col("patient_id").cast(pl.String),
         pl.when(is_unit).then(unit).otherwise(pl.lit(None, dtype=pl.String)).alias(_tmp("unit")),
+        *(
+            pl.when(~untrusted).then(pl.col(name).cast(pl.Date)).alias(_tmp(name))
+            for name in ("documented_from", "documented_to")
+        ),
     )
 
 
@@ -144,9 +156,15 @@ def _block_flags(
     """Join to each record whether an ALL block, its UNIT block, or any UNIT block holds.
 
     Each right-hand frame has one row per join key, so the left joins keep
-    exactly one output row per record.
+    exactly one output row per record. Blocks without a documentation period are
+    reduced per patient and per (patient, unit); blocks with one are joined to
+    their patient's records, checked against each record's documentation date
+    (an unknown date is covered: it cannot be ruled out) and reduced per record.
     """
-    held = held_blocks(blocks, as_of)
+    held_all = held_blocks(blocks, as_of)
+    first, last = pl.col(_tmp("documented_from")), pl.col(_tmp("documented_to"))
+    unbounded = first.is_null() & last.is_null()
+    held = held_all.filter(unbounded)
     unit = pl.col(_tmp("unit"))
     per_patient = held.group_by("patient_id").agg(
         unit.is_null().any().alias(_tmp("b_all")),
@@ -158,13 +176,36 @@ def _block_flags(
         .unique()
         .with_columns(pl.lit(True).alias(_tmp("b_unit")))
     )
-    joined = records.join(per_patient, on="patient_id", how="left", maintain_order="left").join(
-        per_unit, on=["patient_id", _tmp("unit")], how="left", maintain_order="left"
+    documented = pl.col("documented_date")
+    covers = (
+        (first.is_null() | (documented >= first)) & (last.is_null() | (documented <= last))
+    ).fill_null(True)
+    block_unit = pl.col(_tmp("block_unit"))
+    per_record = (
+        records.select("record_id", "patient_id", _tmp("unit"), "documented_date")
+        .join(
+            held_all.filter(~unbounded).rename({_tmp("unit"): _tmp("block_unit")}),
+            on="patient_id",
+            how="inner",
+        )
+        .filter(covers)
+        .group_by("record_id")
+        .agg(
+            block_unit.is_null().any().alias(_tmp("p_all")),
+            (block_unit == pl.col(_tmp("unit"))).fill_null(False).any().alias(_tmp("p_unit")),
+            block_unit.is_not_null().any().alias(_tmp("p_any_unit")),
+        )
+    )
+    joined = (
+        records.join(per_patient, on="patient_id", how="left", maintain_order="left")
+        .join(per_unit, on=["patient_id", _tmp("unit")], how="left", maintain_order="left")
+        # A null record id (never valid) joins as one key: fail closed, never duplicated.
+        .join(per_record, on="record_id", how="left", maintain_order="left", nulls_equal=True)
     )
     flags = (
-        pl.col(_tmp("b_all")).fill_null(False),
-        pl.col(_tmp("b_unit")).fill_null(False),
-        pl.col(_tmp("b_any_unit")).fill_null(False),
+        pl.col(_tmp("b_all")).fill_null(False) | pl.col(_tmp("p_all")).fill_null(False),
+        pl.col(_tmp("b_unit")).fill_null(False) | pl.col(_tmp("p_unit")).fill_null(False),
+        pl.col(_tmp("b_any_unit")).fill_null(False) | pl.col(_tmp("p_any_unit")).fill_null(False),
     )
     return joined, flags
 
@@ -183,6 +224,86 @@ def _age_in_years(birth: pl.Expr, on: pl.Expr) -> pl.Expr:
         - birth.dt.year().cast(pl.Int32)
         - birthday_not_reached.cast(pl.Int32)
     )
+
+
+def _start_in_force(rules: RuleSet, system: pl.Expr, info_type: pl.Expr, pair: pl.Expr) -> pl.Expr:
+    """The start in force for each row's system and type (rules.md §1, §8).
+
+    A type with its own start uses it; the others start with the system. A row
+    whose type is unreadable waits for the latest start of its system (it may be
+    the type that starts latest). Null when the system is not connected.
+    """
+    if not rules.systems:
+        return pl.lit(None, dtype=pl.Date)
+    names = list(rules.systems)
+    system_start = system.replace_strict(
+        names, [rule.start for rule in rules.systems.values()], default=None, return_dtype=pl.Date
+    )
+    latest_start = system.replace_strict(
+        names,
+        [rule.latest_start for rule in rules.systems.values()],
+        default=None,
+        return_dtype=pl.Date,
+    )
+    type_pairs = [
+        (f"{name}\x1f{info}", start)
+        for name, rule in rules.systems.items()
+        for info, start in rule.info_type_starts.items()
+    ]
+    if not type_pairs:
+        # No type has its own start: exactly the system's start (rules.md §1).
+        return system_start
+    type_start = pair.replace_strict(
+        [key for key, _ in type_pairs],
+        [start for _, start in type_pairs],
+        default=None,
+        return_dtype=pl.Date,
+    )
+    return (
+        pl.when(info_type.is_null())
+        .then(latest_start)
+        .otherwise(pl.coalesce(type_start, system_start))
+    )
+
+
+def _release_delay_in_force(days: dict[str, int | None], info_type: pl.Expr) -> pl.Expr:
+    """Each row's release delay on the business date: 0 for a type without one.
+
+    Null means the row waits for ever: its type's delay has no value in force yet,
+    or its type is unreadable while some type's delay is in force (it could be
+    that type).
+    """
+    if not days:
+        return pl.lit(0, dtype=pl.Int64)
+    typed = info_type.replace_strict(
+        list(days),
+        pl.Series(list(days.values()), dtype=pl.Int64),
+        default=pl.lit(0, dtype=pl.Int64),
+        return_dtype=pl.Int64,
+    )
+    if all(value == 0 for value in days.values()):
+        return typed.fill_null(0)
+    return pl.when(info_type.is_not_null()).then(typed)
+
+
+def _scope_matches(scope: LaterScope, age: pl.Expr, unit_name: pl.Expr) -> pl.Expr:
+    """Whether a row falls in a later scope (specialty, age or unit), null inputs matching."""
+    if scope.specialty is not None:
+        # A null specialty matches: the row cannot be ruled out of the scope.
+        return (pl.col(_tmp("normalised_specialty")) == normalise_text(scope.specialty)).fill_null(
+            True
+        )
+    if scope.patient_under_age is not None:
+        # A null birth date (or documentation date) matches: treat as a child.
+        return (age < scope.patient_under_age).fill_null(True)
+    assert scope.units is not None  # the model requires exactly one matcher
+    # Without an HSA-id the unit cannot be ruled out of the list; without a name,
+    # not out of the patterns.
+    listed = _is_in(pl.col(_tmp("unit")), scope.units.normalised_hsa_ids).fill_null(True)
+    pattern = scope.units.combined_pattern
+    if not pattern:
+        return listed
+    return listed | unit_name.str.contains(pattern).fill_null(True)
 
 
 @cache
@@ -228,27 +349,25 @@ def decide(
     )
 
     system = pl.col("source_system")
+    info_type = pl.col("info_type")
     documented = pl.col("documented_date")
     names = list(rules.systems)
-    starts = [rule.start for rule in rules.systems.values()]
-    system_start = (
-        system.replace_strict(names, starts, default=None, return_dtype=pl.Date)
-        if names
-        else pl.lit(None, dtype=pl.Date)
-    )
     # "system<US>info_type" pairs: one set lookup instead of a branch per system.
+    pair = pl.concat_str([system, pl.lit("\x1f"), info_type])
     connected_pairs = [
         f"{name}\x1f{info}" for name, rule in rules.systems.items() for info in rule.info_types
     ]
     delay_days = rules.unsigned_delay_days(as_of)
+    release_days = {t: rules.release_delay_days(t, as_of) for t in rules.release_delay_types}
     patterns = rules.exempt_units.combined_pattern
     name_norm = normalised(pl.col("care_unit_name"))
 
     # Step 1: the values the rules look at, once each (also shown by `jvn explain`).
     inputs = joined.with_columns(
         _age_in_years(pl.col("birth_date"), documented).alias(_tmp("age_at_documentation")),
-        system_start.alias(_tmp("system_start")),
+        _start_in_force(rules, system, info_type, pair).alias(_tmp("system_start")),
         pl.lit(delay_days, dtype=pl.Int64).alias(_tmp("unsigned_delay_days")),
+        _release_delay_in_force(release_days, info_type).alias(_tmp("release_delay_days")),
         name_norm.alias(_tmp("normalised_unit_name")),
         normalised(pl.col("keyword")).alias(_tmp("normalised_keyword")),
         normalised(pl.col("specialty")).alias(_tmp("normalised_specialty")),
@@ -271,29 +390,22 @@ def decide(
         "invalid_record": invalid,
         "retracted": pl.col("retracted").fill_null(True),
         "system_not_connected": ~_is_in(system, names).fill_null(False),
-        "info_type_not_connected": ~_is_in(
-            pl.concat_str([system, pl.lit("\x1f"), pl.col("info_type")]),
-            connected_pairs,
-        ).fill_null(False),
+        "info_type_not_connected": ~_is_in(pair, connected_pairs).fill_null(False),
         # No start date (system not connected, or no documentation date): applies.
         "before_system_start": (documented < pl.col(_tmp("system_start"))).fill_null(True),
     }
+    scope_hides = [
+        _is_in(system, scope.systems).fill_null(True)
+        & _scope_matches(scope, age, name_norm)
+        & (documented < pl.lit(scope.start, dtype=pl.Date)).fill_null(True)
+        for scope in rules.later_scopes
+    ]
     for code in LATER_SCOPE_REASONS:
-        scope_rules = []
-        for scope in (scope for scope in rules.later_scopes if scope.reason == code):
-            if scope.specialty is not None:
-                # A null specialty matches: the row cannot be ruled out of the scope.
-                matcher = (
-                    pl.col(_tmp("normalised_specialty")) == normalise_text(scope.specialty)
-                ).fill_null(True)
-            else:
-                # A null birth date (or documentation date) matches: treat as a child.
-                matcher = (age < scope.patient_under_age).fill_null(True)
-            scope_rules.append(
-                _is_in(system, scope.systems).fill_null(True)
-                & matcher
-                & (documented < pl.lit(scope.start, dtype=pl.Date)).fill_null(True)
-            )
+        scope_rules = [
+            hides
+            for scope, hides in zip(rules.later_scopes, scope_hides, strict=True)
+            if scope.reason == code
+        ]
         applies[code] = pl.any_horizontal(scope_rules) if scope_rules else pl.lit(False)
     applies["exempt_unit"] = (
         pl.col(_tmp("exempt_unit_hsa_listed"))
@@ -322,6 +434,13 @@ def decide(
         applies["unsigned_delay"] = signed.is_null() | (
             ~signed & (waited < delay_days).fill_null(True)
         )
+    release = pl.col(_tmp("release_delay_days"))
+    waited_release = (day - documented).dt.total_days()
+    # Null days (infinite, or an unreadable type a delay could cover) or an unknown
+    # documentation date: the row waits.
+    applies["release_delay"] = (waited_release < release).fill_null(True) & (
+        release.is_null() | (release > 0)
+    )
     assert tuple(applies) == REASONS
 
     # An invalid record has only invalid_record: nothing else about it can be trusted.
@@ -332,7 +451,7 @@ def decide(
         for code, expr in applies.items()
     ]
     # The applying rules as a bit mask, mapped to `reasons` and `reason` through
-    # the constant table of all 4096 masks: building a list per row from twelve
+    # the constant table of all 16384 masks: building a list per row from fourteen
     # when/then branches was ~20x slower than this lookup.
     mask = pl.sum_horizontal(
         pl.col(_tmp(f"rule_{code}")).cast(pl.Int32) * (1 << bit) for bit, code in enumerate(REASONS)
@@ -363,6 +482,18 @@ def decide(
         )
     )
     if with_verdicts:
+        # Which later scopes hide the row (indices into rules.later_scopes), for explain.
+        applying = [
+            pl.when(~invalid & hides).then(pl.lit(index, dtype=pl.Int64))
+            for index, hides in enumerate(scope_hides)
+        ]
+        decided = decided.with_columns(
+            (
+                pl.concat_list(applying).list.drop_nulls()
+                if applying
+                else pl.lit([], dtype=pl.List(pl.Int64))
+            ).alias(_tmp("later_scopes_applying"))
+        )
         decided = decided.with_columns(pl.col(_tmp(name)).alias(name) for name in VERDICT_COLUMNS)
     decided = decided.select(pl.exclude(f"^{_PREFIX}.*$"))
     # Put the decision columns after the input's own columns, in a fixed order.

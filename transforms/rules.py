@@ -44,8 +44,12 @@ LATER_SCOPE_REASONS: Final = (
     "before_psychiatry_start",
     "before_genetics_start",
     "before_children_start",
+    "before_scope_start",
 )
-"""The reason codes a later-connected scope (rules.md §2) may yield, in rule order."""
+"""The reason codes a later-connected scope (rules.md §2, §8) may yield, in rule order.
+
+The first three name the region's own scopes; any other later-connected part
+(another region's, say) takes `before_scope_start`."""
 
 _MODEL_CONFIG = ConfigDict(extra="forbid", frozen=True, strict=True)
 """Strict: TOML has real dates and integers, so a quoted "2016-06-01" or "14" is a mistake."""
@@ -130,12 +134,92 @@ class SystemRule(BaseModel):
 
     info_types: Annotated[tuple[str, ...], AsTuple, AfterValidator(_check_info_types)]
     start: date
+    info_type_starts: dict[str, date] = Field(default_factory=dict)
+    """rules.md §8: a later start for some of the system's types; the others start with
+    the system. Only later, never earlier: an earlier date is more likely a typo than a
+    rule, and would show what the system's start hides."""
+
+    @field_validator("info_type_starts")
+    @classmethod
+    def _known_types(cls, value: dict[str, date]) -> dict[str, date]:
+        _check_info_types(tuple(value))
+        return value
+
+    @model_validator(mode="after")
+    def _type_starts_fit_the_system(self) -> SystemRule:
+        for info_type, start in self.info_type_starts.items():
+            if info_type not in self.info_types:
+                raise ValueError(f"information type {info_type!r} is not connected for this system")
+            if start < self.start:
+                raise ValueError(f"the start of {info_type!r} is before the system's start")
+        return self
+
+    def start_for(self, info_type: str) -> date:
+        """The start in force for one of the system's information types."""
+        return self.info_type_starts.get(info_type, self.start)
+
+    @property
+    def latest_start(self) -> date:
+        """The latest start of any of its types: what holds a row of unreadable type."""
+        return max((self.start, *self.info_type_starts.values()))
+
+
+class ExemptUnit(BaseModel):
+    """One listed unit (exempt, or in a later scope). The name is documentation; the HSA-id
+    is what matches."""
+
+    model_config = _MODEL_CONFIG
+
+    hsa_id: NonBlank
+    name: NonBlank
+
+
+def _unique_units(value: tuple[ExemptUnit, ...]) -> tuple[ExemptUnit, ...]:
+    keys = [unit.hsa_id.strip().upper() for unit in value]
+    if len(set(keys)) != len(keys):
+        raise ValueError("an HSA-id is listed twice")
+    return value
+
+
+Pattern = Annotated[str, AfterValidator(_check_pattern)]
+
+
+class UnitMatch(BaseModel):
+    """Units a later scope matches (rules.md §8): listed HSA-ids and/or name patterns.
+
+    Compared as the exempt units are (§3): HSA-ids trimmed and upper case, patterns
+    searched in the normalised unit name. A row without an HSA-id matches (it cannot
+    be ruled out); so does a row without a unit name when the scope has patterns.
+    """
+
+    model_config = _MODEL_CONFIG
+
+    hsa_ids: Annotated[tuple[ExemptUnit, ...], AsTuple, AfterValidator(_unique_units)] = ()
+    name_patterns: Annotated[tuple[Pattern, ...], AsTuple] = ()
+
+    @model_validator(mode="after")
+    def _something_to_match(self) -> UnitMatch:
+        if not self.hsa_ids and not self.name_patterns:
+            raise ValueError("give at least one HSA-id or name pattern")
+        if self.name_patterns:
+            _check_pattern(self.combined_pattern)
+        return self
+
+    @property
+    def normalised_hsa_ids(self) -> tuple[str, ...]:
+        """The HSA-ids as compared: trimmed, upper case."""
+        return tuple(unit.hsa_id.strip().upper() for unit in self.hsa_ids)
+
+    @property
+    def combined_pattern(self) -> str:
+        """All name patterns as one alternation ("" when there are none)."""
+        return "|".join(f"(?:{pattern})" for pattern in self.name_patterns)
 
 
 class LaterScope(BaseModel):
-    """A part of a system connected after the system itself (rules.md §2).
+    """A part of a system connected after the system itself (rules.md §2, §8).
 
-    Matches by specialty or by patient age, exactly one of the two.
+    Matches by specialty, by patient age or by unit: exactly one of the three.
     """
 
     model_config = _MODEL_CONFIG
@@ -143,8 +227,11 @@ class LaterScope(BaseModel):
     reason: str
     systems: Annotated[tuple[str, ...], AsTuple, AfterValidator(_check_systems)]
     start: date
+    name: NonBlank | None = None
+    """Optional: what the part is called (for people: `jvn explain`, the public page)."""
     specialty: NonBlank | None = None
     patient_under_age: Annotated[int, Field(gt=0, le=150)] | None = None
+    units: UnitMatch | None = None
 
     @field_validator("reason")
     @classmethod
@@ -157,18 +244,10 @@ class LaterScope(BaseModel):
 
     @model_validator(mode="after")
     def _one_matcher(self) -> LaterScope:
-        if (self.specialty is None) == (self.patient_under_age is None):
-            raise ValueError("give exactly one of specialty, patient_under_age")
+        given = [self.specialty, self.patient_under_age, self.units]
+        if sum(matcher is not None for matcher in given) != 1:
+            raise ValueError("give exactly one of specialty, patient_under_age, units")
         return self
-
-
-class ExemptUnit(BaseModel):
-    """One listed exempt unit. The name is documentation; the HSA-id is what matches."""
-
-    model_config = _MODEL_CONFIG
-
-    hsa_id: NonBlank
-    name: NonBlank
 
 
 class ExemptUnits(BaseModel):
@@ -182,10 +261,7 @@ class ExemptUnits(BaseModel):
     @field_validator("hsa_ids")
     @classmethod
     def _unique_ids(cls, value: tuple[ExemptUnit, ...]) -> tuple[ExemptUnit, ...]:
-        keys = [unit.hsa_id.strip().upper() for unit in value]
-        if len(set(keys)) != len(keys):
-            raise ValueError("an HSA-id is listed twice")
-        return value
+        return _unique_units(value)
 
     @model_validator(mode="after")
     def _patterns_combine(self) -> ExemptUnits:
@@ -228,6 +304,37 @@ class DatedDelay(BaseModel):
     days: Annotated[int, Field(ge=0, le=36500)]
 
 
+class ReleaseDelay(BaseModel):
+    """One dated value of an information type's release delay (rules.md §8).
+
+    Like the unsigned delay: a run for AS_OF uses the type's value with the latest
+    `from <= AS_OF`; a row of the type is shown once AS_OF >= documentation date +
+    days; before the type's first value the delay is infinite (fail closed).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+
+    info_type: str
+    valid_from: date = Field(alias="from")
+    days: Annotated[int, Field(ge=0, le=36500)]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dated(cls, data: object) -> object:
+        if isinstance(data, dict) and "from" not in data and "valid_from" not in data:
+            raise ValueError(
+                "a release delay needs `from`: the date its value is in force from "
+                "(write `from = 1900-01-01` for always)"
+            )
+        return data
+
+    @field_validator("info_type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        _check_info_types((value,))
+        return value
+
+
 class RuleSet(BaseModel):
     """The whole rule file. Frozen: a run decides with exactly one rule set."""
 
@@ -239,6 +346,7 @@ class RuleSet(BaseModel):
     exempt_units: ExemptUnits
     exempt_terms: ExemptTerms
     unsigned_delay: Annotated[tuple[DatedDelay, ...], AsTuple]
+    release_delay: Annotated[tuple[ReleaseDelay, ...], AsTuple] = ()
     page: PageWording | None = None
     """Wording of the public page (`jvn page`); decides nothing, so not in the hash."""
 
@@ -258,6 +366,48 @@ class RuleSet(BaseModel):
             raise ValueError("two values start on the same date")
         return value
 
+    @field_validator("release_delay")
+    @classmethod
+    def _no_overlap(cls, value: tuple[ReleaseDelay, ...]) -> tuple[ReleaseDelay, ...]:
+        seen: set[tuple[str, date]] = set()
+        for delay in value:
+            key = (delay.info_type, delay.valid_from)
+            if key in seen:
+                raise ValueError(
+                    f"two values for {delay.info_type!r} start on the same date "
+                    f"{delay.valid_from.isoformat()}"
+                )
+            seen.add(key)
+        return value
+
+    def start_for(self, system: str, info_type: str) -> date | None:
+        """The start in force for a system's information type (None: system not connected)."""
+        rule = self.systems.get(system)
+        return None if rule is None else rule.start_for(info_type)
+
+    @property
+    def release_delay_types(self) -> tuple[str, ...]:
+        """The information types that have a release delay, in first-mention order."""
+        return tuple(dict.fromkeys(delay.info_type for delay in self.release_delay))
+
+    def release_delay_days(self, info_type: str, as_of: date) -> int | None:
+        """The release delay of `info_type` in force on `as_of`; 0 for a type without one.
+
+        None when the type has values but none is in force yet: the delay is then
+        infinite and rows of that type stay hidden (fail closed, as the unsigned delay).
+        """
+        values = [delay for delay in self.release_delay if delay.info_type == info_type]
+        if not values:
+            return 0
+        in_force = [delay for delay in values if delay.valid_from <= as_of]
+        if not in_force:
+            return None
+        return max(in_force, key=lambda delay: delay.valid_from).days
+
+    def release_delay_in_force(self, as_of: date) -> bool:
+        """Whether some type's release delay on `as_of` is not 0 (time alone moves decisions)."""
+        return any(self.release_delay_days(t, as_of) != 0 for t in self.release_delay_types)
+
     def unsigned_delay_days(self, as_of: date) -> int | None:
         """The delay in force on `as_of`: the value with the latest `from <= as_of`.
 
@@ -274,8 +424,20 @@ class RuleSet(BaseModel):
         """sha256 of a canonical JSON dump: independent of comments, layout and line ends.
 
         The `[page]` wording is left out: it decides nothing (transforms.rule_page).
+        So are a later scope's `name` (documentation) and the keys of rules.md §8's
+        kinds while a file does not use them: a file written before they existed
+        keeps its hash, its `rules_version` and so its decisions byte for byte.
         """
         dump = self.model_dump(mode="json", by_alias=True, exclude={"page"})
+        for system in dump["systems"].values():
+            if not system["info_type_starts"]:
+                del system["info_type_starts"]
+        for scope in dump["later_scopes"]:
+            del scope["name"]
+            if scope["units"] is None:
+                del scope["units"]
+        if not dump["release_delay"]:
+            del dump["release_delay"]
         canonical = json.dumps(dump, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

@@ -57,6 +57,9 @@ SELECT
     CASE WHEN w.invalid THEN false ELSE v.revoked END AS revoked,
     v.delivery_id,
     w.source_row,
+    -- An untrusted block covers every documentation date.
+    CASE WHEN w.invalid THEN NULL ELSE v.documented_from END AS documented_from,
+    CASE WHEN w.invalid THEN NULL ELSE v.documented_to END AS documented_to,
     w.invalid
 FROM winners AS w
 LEFT JOIN valid_versions AS v

@@ -9,5 +9,7 @@ CREATE TABLE IF NOT EXISTS block_versions (
     valid_to         DATE,
     revoked          BOOLEAN NOT NULL,
     delivery_id      VARCHAR NOT NULL,
-    source_row       BIGINT NOT NULL
+    source_row       BIGINT NOT NULL,
+    documented_from  DATE,  -- the documentation period the block covers; null: open
+    documented_to    DATE
 )

@@ -9,6 +9,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from flows import reader
 from tests.sources.helpers import SAMPLE_DIR, AdapterRun, run_adapter
 from transforms.canonical import BLOCK_SCHEMA, adapter_output_schema
 from transforms.sources import blocks
@@ -105,6 +106,8 @@ def test_whole_journal_block_has_no_unit_and_is_open_ended(sample: AdapterRun) -
         "revoked": False,
         "delivery_id": "blocks/2026-11-25/test",
         "source_row": 1,
+        "documented_from": None,
+        "documented_to": None,
         "error": None,
     }
 
@@ -234,3 +237,62 @@ def test_error_text_never_contains_personnummer_or_unit(tmp_path: Path) -> None:
     for error in errors:
         for secret in (PNR_PLAIN, PNR_BAD_CHECKSUM, HSA_ID):
             assert secret not in error
+
+
+# --- documentation period (optional columns) --------------------------------
+
+PERIOD_HEADER = HEADER + ",documented_from,documented_to"
+
+
+def _run_period_lines(tmp_path: Path, lines: list[str]) -> AdapterRun:
+    path = tmp_path / "blocks.csv"
+    path.write_bytes("".join(line + "\n" for line in [PERIOD_HEADER, *lines]).encode("utf-8"))
+    return run_adapter(blocks, path, tmp_path / "work")
+
+
+def _period_line(documented_from: str, documented_to: str, **changes: str) -> str:
+    return f"{_line(**changes)},{documented_from},{documented_to}"
+
+
+def test_file_without_period_columns_loads_with_an_open_period(sample: AdapterRun) -> None:
+    assert sample.output["documented_from"].to_list() == [None, None, None]
+    assert sample.output["documented_to"].to_list() == [None, None, None]
+
+
+def test_file_with_period_columns_loads_the_documentation_period(tmp_path: Path) -> None:
+    run = _run_period_lines(tmp_path, [_period_line("2019-01-01", "2019-12-31")])
+    row = run.output.to_dicts()[0]
+    assert row["error"] is None
+    assert (row["documented_from"], row["documented_to"]) == (date(2019, 1, 1), date(2019, 12, 31))
+
+
+def test_empty_period_ends_are_open(tmp_path: Path) -> None:
+    run = _run_period_lines(
+        tmp_path,
+        [_period_line("", "2019-12-31", block_id="B-1"), _period_line("", "", block_id="B-2")],
+    )
+    assert run.output["error"].to_list() == [None, None]
+    assert run.output["documented_from"].to_list() == [None, None]
+    assert run.output["documented_to"].to_list() == [date(2019, 12, 31), None]
+
+
+def test_unreadable_documented_from_is_a_row_error(tmp_path: Path) -> None:
+    run = _run_period_lines(tmp_path, [_period_line("2019-02-30", "")])
+    assert run.output["error"].to_list() == ["unreadable documented_from"]
+
+
+def test_unreadable_documented_to_is_a_row_error(tmp_path: Path) -> None:
+    run = _run_period_lines(tmp_path, [_period_line("", "31/12/2019")])
+    assert run.output["error"].to_list() == ["unreadable documented_to"]
+
+
+def test_documented_to_before_documented_from_is_a_row_error(tmp_path: Path) -> None:
+    run = _run_period_lines(tmp_path, [_period_line("2019-06-01", "2019-05-31")])
+    assert run.output["error"].to_list() == ["documented_to before documented_from"]
+
+
+def test_file_with_only_one_period_column_is_rejected_whole(tmp_path: Path) -> None:
+    path = tmp_path / "blocks.csv"
+    path.write_bytes(f"{HEADER},documented_from\n{_line()},2019-01-01\n".encode())
+    with pytest.raises(reader.DeliveryFileError, match="header does not match"):
+        run_adapter(blocks, path, tmp_path / "work")

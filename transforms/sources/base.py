@@ -27,6 +27,9 @@ class SourceFormat:
     """`utf-8-sig`: UTF-8 that starts with a byte-order mark (required)."""
     columns: tuple[str, ...]
     """The header, in order. For NDJSON: the single column `line`, one JSON object each."""
+    optional_columns: tuple[str, ...] = ()
+    """CSV only: columns a file may add after `columns`, all of them or none (contract
+    columns added later). The adapter always receives them: null when the file has none."""
     delimiter: str = ","
     quote: str = '"'
     json_fields: tuple[tuple[str, str, Literal["text", "json"]], ...] = ()
@@ -40,7 +43,7 @@ class SourceFormat:
         """The string columns an adapter receives (besides `source_row`)."""
         if self.kind == "ndjson":
             return (*self.columns, *(name for name, _, _ in self.json_fields), "json_object")
-        return self.columns
+        return (*self.columns, *self.optional_columns)
 
 
 class SourceAdapter(Protocol):

@@ -8,6 +8,10 @@ Quirks:
   means "until further notice", an unreadable one is a row error, and so is a
   `valid_to` before `valid_from`. Blocks may start after the business date.
 - `status` is `active` / `revoked`; any other code is a row error.
+- `documented_from` / `documented_to` are optional columns (both or neither):
+  the documentation period the block covers, either end empty meaning open. A
+  file without them means what it always did (no period). An unreadable date,
+  or an end before the start, is a row error like any other bad value.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ FORMAT = SourceFormat(
     encoding="utf-8",
     delimiter=",",
     columns=("block_id", "version", "pnr", "scope", "hsa_id", "valid_from", "valid_to", "status"),
+    optional_columns=("documented_from", "documented_to"),
 )
 
 SCOPES = {"ALL": "ALL", "UNIT": "UNIT"}
@@ -45,6 +50,8 @@ def to_canonical(raw: pl.LazyFrame, context: DeliveryContext) -> pl.LazyFrame:
     """Block rows (all strings) -> canonical block versions plus `error`."""
     pnr = common.personnummer(pl.col("pnr"))
     valid_to_text = common.text("valid_to")
+    documented_from_text = common.text("documented_from")
+    documented_to_text = common.text("documented_to")
     parsed = raw.with_columns(
         block_id=common.text("block_id"),
         block_version=common.positive_int(pl.col("version")),
@@ -55,6 +62,12 @@ def to_canonical(raw: pl.LazyFrame, context: DeliveryContext) -> pl.LazyFrame:
         valid_to=_iso_date(valid_to_text),
         revoked=common.flag(pl.col("status"), ["revoked"], ["active"]),
         _valid_to_bad=valid_to_text.is_not_null() & _iso_date(valid_to_text).is_null(),
+        documented_from=_iso_date(documented_from_text),
+        documented_to=_iso_date(documented_to_text),
+        _documented_from_bad=documented_from_text.is_not_null()
+        & _iso_date(documented_from_text).is_null(),
+        _documented_to_bad=documented_to_text.is_not_null()
+        & _iso_date(documented_to_text).is_null(),
     )
     # row_errors counts a null check as failed: every check here is made null-free.
     is_unit = (pl.col("scope") == "UNIT").fill_null(False)
@@ -70,6 +83,12 @@ def to_canonical(raw: pl.LazyFrame, context: DeliveryContext) -> pl.LazyFrame:
             (
                 (pl.col("valid_to") < pl.col("valid_from")).fill_null(False),
                 "valid_to before valid_from",
+            ),
+            (pl.col("_documented_from_bad"), "unreadable documented_from"),
+            (pl.col("_documented_to_bad"), "unreadable documented_to"),
+            (
+                (pl.col("documented_to") < pl.col("documented_from")).fill_null(False),
+                "documented_to before documented_from",
             ),
         ],
     )
