@@ -139,11 +139,12 @@ def search_files(leaks: Leaks, root: Path, *, skip: Iterable[Path] = ()) -> list
 
 def assert_private(job: Job) -> None:
     """The warehouse, the feed and the work folders: the job's user only. The
-    analysts' database: readable by the job's group too, never by everyone."""
+    analysts' database and its report: readable by the job's group too, never by everyone."""
+    analysts = (job.analytics, job.analytics.with_suffix(".html"))
     for path in [job.data, *job.data.rglob("*")]:
         mode = path.lstat().st_mode & 0o777
         where = path.relative_to(job.root)
-        if path == job.analytics:
+        if path in analysts:
             assert mode & 0o007 == 0, f"{where} is readable by everyone ({mode:o})"
         elif path.is_dir():
             assert mode & 0o077 == 0, f"{where} is open to others ({mode:o})"
