@@ -24,7 +24,7 @@ from tests.conftest import TEST_PSEUDONYM_KEY
 from tests.decide_fixtures import default_rules, rules_text, write_rules
 from tests.inbox_builder import melior_row, write_delivery
 from tests.test_nightly import DAY_2, Job
-from transforms.rules import RuleFileError, default_rules_path, load_rules
+from transforms.rules import RuleFileError, RuleSet, default_rules_path, load_rules
 
 DEFAULT_RULES = str(default_rules_path())
 
@@ -546,3 +546,43 @@ def test_run_with_no_report_writes_no_report(tmp_path: Path) -> None:
     assert job.run(DAY_2, "--no-report") == 0
     assert job.analytics.is_file()
     assert not job.analytics.with_suffix(".html").exists()
+
+
+# --- other regions' rule kinds on the page ----------------------------------------
+
+
+def other_region_rules(tmp_path: Path, lab_start: str = "2017-01-01") -> RuleSet:
+    text = rules_text().replace(
+        "start = 2016-11-01",
+        f"start = 2016-11-01\ninfo_type_starts = {{ lab_result = {lab_start} }}",
+    )
+    delay = '[[release_delay]]\ninfo_type = "lab_result"\nfrom = 1900-01-01\ndays = 14\n\n'
+    text = text.replace(PAGE_MARKER, delay + PAGE_MARKER)
+    return load_rules(write_rules(tmp_path, text, f"other-{lab_start}.toml"))
+
+
+def test_page_shows_an_information_type_that_starts_after_its_system(tmp_path: Path) -> None:
+    page = build_page(other_region_rules(tmp_path), as_of=date(2026, 11, 25))
+    primary = next(system for system in page.systems if system.key == "asynjavisph")
+    assert "Provsvar (från och med 1 januari 2017)" in [item.text for item in primary.info_types]
+    assert "Vaccinationer" in [item.text for item in primary.info_types]
+
+
+def test_page_shows_the_release_delay_in_force(tmp_path: Path) -> None:
+    page = build_page(other_region_rules(tmp_path), as_of=date(2026, 11, 25))
+    assert [item.text for item in page.release_delays] == [
+        "Provsvar: visas 14 dagar efter att det dokumenterades"
+    ]
+    assert build_page(default_rules(), as_of=date(2026, 11, 25)).release_delays == []
+
+
+def test_compared_page_marks_a_moved_information_type_start(tmp_path: Path) -> None:
+    old = other_region_rules(tmp_path)
+    new = other_region_rules(tmp_path, lab_start="2018-03-01")
+    page = build_page(new, as_of=date(2026, 11, 25), old=old)
+    primary = next(system for system in page.systems if system.key == "asynjavisph")
+    marked = [item for item in primary.info_types if item.mark]
+    assert [(item.text, item.before) for item in marked] == [
+        ("Provsvar (från och med 1 mars 2018)", "Provsvar (från och med 1 januari 2017)")
+    ]
+    assert len(page.changes) == 1

@@ -20,7 +20,7 @@ from typing import Final, Literal
 from flows.pages import environment
 from transforms.canonical import SYSTEMS
 from transforms.rule_page import PageWording
-from transforms.rules import LaterScope, RuleSet, normalise_text
+from transforms.rules import LaterScope, RuleSet, SystemRule, normalise_text
 
 MONTHS: Final = (
     "januari", "februari", "mars", "april", "maj", "juni",
@@ -51,6 +51,25 @@ def unsigned_text(days: int | None) -> str:
         return "Anteckningar som ännu inte är signerade visas direkt."
     unit = "dag" if days == 1 else "dagar"
     return f"Anteckningar som inte är signerade visas {days} {unit} efter att de skrevs."
+
+
+def delay_text(days: int | None) -> str:
+    """What the page says about an information type's release delay."""
+    if days is None:
+        return "visas inte än"
+    if days == 0:
+        return "visas direkt"
+    return f"visas {days} {'dag' if days == 1 else 'dagar'} efter att det dokumenterades"
+
+
+def _type_label(label: str, system: SystemRule | None, code: str) -> str:
+    """A type's name, with its own start when it starts after its system."""
+    if system is None:
+        return label
+    start = system.start_for(code)
+    if start == system.start:
+        return label
+    return f"{label} (från och med {swedish_date(start)})"
 
 
 @dataclass(frozen=True)
@@ -100,6 +119,8 @@ class PublicPage:
     exempt_groups: list[UnitGroup]
     terms: list[Item]
     unsigned: list[Item]
+    release_delays: list[Item] = field(default_factory=list)
+    """Information types shown only some days after they are documented."""
     changes: list[str] = field(default_factory=list)
     """Under --compare: every alteration, one plain line each."""
     warnings: list[str] = field(default_factory=list)
@@ -137,6 +158,7 @@ class _Builder:
             exempt_groups=self._exempt_groups(),
             terms=self._terms(),
             unsigned=self._unsigned(),
+            release_delays=self._release_delays(),
             changes=self.changes,
             warnings=self.warnings,
         )
@@ -190,8 +212,8 @@ class _Builder:
                 label = code
             info_types.append(
                 self._item(
-                    label if code in new_types else None,
-                    label if code in old_types else None,
+                    _type_label(label, new_rule, code) if code in new_types else None,
+                    _type_label(label, old_rule, code) if code in old_types else None,
                     f"{display}, informationstyp",
                     compare=whole,
                 )
@@ -206,7 +228,8 @@ class _Builder:
         )
 
     def _scope_name(self, scope: LaterScope) -> str:
-        name = self.wording.later_scopes.get(scope.reason)
+        # A scope's own name (other regions' unit scopes) before the wording per reason.
+        name = scope.name or self.wording.later_scopes.get(scope.reason)
         if name is None:
             self.warnings.append(f"later scope {scope.reason!r} has no [page.later_scopes] name")
             name = scope.specialty or scope.reason
@@ -215,11 +238,11 @@ class _Builder:
         return name
 
     def _later_parts(self, system: str, display: str, *, compare: bool) -> list[LaterPart]:
-        def scopes(rules: RuleSet | None) -> dict[tuple[str, str | None], LaterScope]:
+        def scopes(rules: RuleSet | None) -> dict[tuple[str, str | None, str | None], LaterScope]:
             if rules is None:
                 return {}
             return {
-                (scope.reason, scope.specialty): scope
+                (scope.reason, scope.specialty, scope.name): scope
                 for scope in rules.later_scopes
                 if system in scope.systems
             }
@@ -363,6 +386,25 @@ class _Builder:
         for day in sorted({*new, *old}):
             items.append(self._item(new.get(day), old.get(day), "Osignerade anteckningar"))
         return items
+
+    def _release_delays(self) -> list[Item]:
+        """Types shown only some days after they are documented (other regions' rules)."""
+
+        def delays(rules: RuleSet | None) -> dict[str, str]:
+            if rules is None:
+                return {}
+            texts = {}
+            for code in rules.release_delay_types:
+                days = rules.release_delay_days(code, self.as_of)
+                label = self.wording.info_types.get(code, code)
+                texts[code] = f"{label}: {delay_text(days)}"
+            return texts
+
+        new, old = delays(self.rules), delays(self.old)
+        return [
+            self._item(new.get(code), old.get(code), "Visas efter en tid")
+            for code in (*new, *(code for code in old if code not in new))
+        ]
 
 
 def render(page: PublicPage, fmt: Literal["html", "md"] = "html") -> str:
