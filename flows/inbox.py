@@ -1,15 +1,21 @@
 """The inbox: which delivery folders exist, and whether their control files hold.
 
 `<inbox>/<feed>/<YYYY-MM-DD>/<data file> + _control.json`. A folder whose name
-is not a known feed or not a date is reported and left alone. A control file is
-checked before a byte of the data file is parsed.
+is not a known feed or not a date is reported and left alone; a delivery dated
+after the run's date is listed as left for later. A control file is checked
+before a byte of the data file is parsed. The sender's files are hostile input:
+whatever they hold (nesting, size, types, a FIFO, no read permission), a bad
+delivery becomes a `DeliveryRejected` with a reason, never an error of the run.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -20,6 +26,8 @@ CONTROL_FILE = "_control.json"
 _CONTROL_KEYS = frozenset({"system", "business_date", "file", "rows", "sha256"})
 _DATE_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+MAX_CONTROL_BYTES = 64 << 10
+"""A control file is five short fields; anything larger is not read into memory."""
 
 
 class DeliveryRejected(Exception):
@@ -57,43 +65,93 @@ class InboxListing:
 
     deliveries: list[DeliveryFolder]
     ignored: list[str]
+    later: list[DeliveryFolder] = field(default_factory=list)
+    """Deliveries dated after the run's date: not loaded now, and not counted as seen."""
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    """(folder, reason) for system or delivery folders that cannot even be listed."""
 
 
 def discover(inbox: Path, as_of: date) -> InboxListing:
-    """Delivery folders with business date <= as_of, oldest first, feeds in load order."""
+    """Delivery folders with business date <= as_of, oldest first, feeds in load order.
+
+    Later ones are listed apart. A folder that cannot be listed or examined
+    (no permission, an I/O error) is reported as unreadable, and the rest of
+    the inbox is still listed.
+    """
     deliveries: list[DeliveryFolder] = []
+    later: list[DeliveryFolder] = []
     ignored: list[str] = []
+    unreadable: list[tuple[str, str]] = []
     if not inbox.is_dir():
         return InboxListing(deliveries=[], ignored=[f"inbox {inbox} does not exist"])
     for feed_dir in sorted(inbox.iterdir()):
         if feed_dir.name.startswith("."):
             continue
-        if feed_dir.name not in FEEDS or not feed_dir.is_dir() or feed_dir.is_symlink():
+        try:
+            is_feed = feed_dir.name in FEEDS and _is_real_dir(feed_dir)
+            date_dirs = sorted(feed_dir.iterdir()) if is_feed else []
+        except OSError as error:
+            unreadable.append((_printable(feed_dir.name), f"folder {os_error_name(error)}"))
+            continue
+        if not is_feed:
             ignored.append(f"{_printable(feed_dir.name)}: not a known source system folder")
             continue
-        for date_dir in sorted(feed_dir.iterdir()):
+        for date_dir in date_dirs:
             name = f"{feed_dir.name}/{_printable(date_dir.name)}"
             if date_dir.name.startswith("."):
                 continue
             business_date = _folder_date(date_dir.name)
-            if business_date is None or not date_dir.is_dir() or date_dir.is_symlink():
+            try:
+                is_delivery = business_date is not None and _is_real_dir(date_dir)
+            except OSError as error:
+                unreadable.append((name, f"folder {os_error_name(error)}"))
+                continue
+            if business_date is None or not is_delivery:
                 ignored.append(f"{name}: not a delivery folder named YYYY-MM-DD")
                 continue
-            if business_date <= as_of:
-                deliveries.append(DeliveryFolder(feed_dir.name, business_date, date_dir))
+            delivery = DeliveryFolder(feed_dir.name, business_date, date_dir)
+            (deliveries if business_date <= as_of else later).append(delivery)
     deliveries.sort(key=lambda d: (d.business_date, FEEDS.index(d.feed)))
-    return InboxListing(deliveries=deliveries, ignored=ignored)
+    later.sort(key=lambda d: (d.business_date, FEEDS.index(d.feed)))
+    return InboxListing(deliveries=deliveries, ignored=ignored, later=later, unreadable=unreadable)
+
+
+def _is_real_dir(path: Path) -> bool:
+    """A directory, not a link to one. Raises OSError when the entry cannot be examined."""
+    return stat.S_ISDIR(path.lstat().st_mode)
+
+
+def os_error_name(error: OSError) -> str:
+    """`cannot be read (EACCES: Permission denied)`: what an OSError says, without its path."""
+    code = errno.errorcode.get(error.errno or 0)
+    if code is None:
+        return f"cannot be read ({type(error).__name__})"
+    return f"cannot be read ({code}: {os.strerror(error.errno or 0)})"
+
+
+def unreadable_reason(error: OSError, delivery: DeliveryFolder, data_file: str) -> str:
+    """Why a delivery could not be read, naming only the contract's own file names."""
+    named = error.filename
+    filename = Path(os.fsdecode(named)) if isinstance(named, (str, bytes)) and named else None
+    if (
+        filename is not None
+        and filename.parent == delivery.path
+        and filename.name
+        in (
+            CONTROL_FILE,
+            data_file,
+        )
+    ):
+        return f"{filename.name} {os_error_name(error)}"
+    return f"delivery folder {os_error_name(error)}"
 
 
 def read_control(delivery: DeliveryFolder, fmt: SourceFormat) -> ControlFile:
     """Parse and check a delivery's control file against its folder and the contract."""
     control_path = delivery.path / CONTROL_FILE
-    if not control_path.is_file() or control_path.is_symlink():
-        raise DeliveryRejected("control file _control.json is missing")
-    try:
-        document = json.loads(control_path.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise DeliveryRejected("control file is not readable JSON") from None
+    # Listing the folder first tells "cannot read the folder" from a missing file.
+    os.listdir(delivery.path)
+    document = _parse_control(_read_control_bytes(control_path))
     if not isinstance(document, dict):
         raise DeliveryRejected("control file is not a JSON object")
     keys = set(document)
@@ -117,11 +175,17 @@ def read_control(delivery: DeliveryFolder, fmt: SourceFormat) -> ControlFile:
     if not isinstance(rows, int) or isinstance(rows, bool) or rows < 0:
         raise DeliveryRejected("control file rows is not a non-negative integer")
     sha256 = document["sha256"]
-    if not isinstance(sha256, str) or not _SHA256.match(sha256.lower()):
+    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256.lower()):
         raise DeliveryRejected("control file sha256 is not 64 hex digits")
     data_path = delivery.path / fmt.file_name
-    if not data_path.is_file() or data_path.is_symlink():
+    try:
+        data_mode: int | None = data_path.lstat().st_mode
+    except FileNotFoundError:
+        data_mode = None
+    if data_mode is None or stat.S_ISLNK(data_mode):
         raise DeliveryRejected(f"data file {fmt.file_name} is missing")
+    if not stat.S_ISREG(data_mode):
+        raise DeliveryRejected(f"data file {fmt.file_name} is not a regular file")
     return ControlFile(
         system=system,
         business_date=delivery.business_date,
@@ -129,6 +193,76 @@ def read_control(delivery: DeliveryFolder, fmt: SourceFormat) -> ControlFile:
         rows=rows,
         sha256=sha256.lower(),
     )
+
+
+def _read_control_bytes(control_path: Path) -> bytes:
+    """The control file's bytes, at most MAX_CONTROL_BYTES, from a regular file only.
+
+    Opened without following a link and without blocking (a FIFO would wait for
+    a writer forever); checked on the open descriptor, so it cannot be swapped.
+    OSError (no permission, an I/O error) is left to the caller to name.
+    """
+    try:
+        # A symbolic link is not even opened: it could point out of the inbox.
+        if stat.S_ISLNK(control_path.lstat().st_mode):
+            raise FileNotFoundError
+        descriptor = os.open(control_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise DeliveryRejected("control file _control.json is missing") from None
+    except OSError as error:
+        if error.errno == errno.ELOOP:  # made a link since: still never followed
+            raise DeliveryRejected("control file _control.json is missing") from None
+        raise
+    try:
+        regular = stat.S_ISREG(os.fstat(descriptor).st_mode)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    if not regular:
+        os.close(descriptor)
+        raise DeliveryRejected("control file _control.json is not a regular file")
+    with os.fdopen(descriptor, "rb") as handle:
+        content = handle.read(MAX_CONTROL_BYTES + 1)
+    if len(content) > MAX_CONTROL_BYTES:
+        raise DeliveryRejected(f"control file is larger than {MAX_CONTROL_BYTES // 1024} KiB")
+    return content
+
+
+def _parse_control(content: bytes) -> object:
+    """JSON, strictly: any way the sender's bytes fail to be it is a rejection.
+
+    Python's parser raises more than JSONDecodeError on hostile input: RecursionError
+    on deep nesting, ValueError on an integer of more than 4,300 digits. Duplicate
+    keys are refused rather than resolved by guessing which one the sender meant.
+    """
+    try:
+        return json.loads(
+            content.decode("utf-8"),
+            object_pairs_hook=_unique_keys,
+            parse_constant=_no_constant,
+        )
+    except _DuplicateKey:
+        raise DeliveryRejected("control file repeats a key") from None
+    except RecursionError:
+        raise DeliveryRejected("control file is nested too deeply to be read") from None
+    except (UnicodeDecodeError, ValueError, OverflowError, MemoryError):
+        raise DeliveryRejected("control file is not readable JSON") from None
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise _DuplicateKey
+    return document
+
+
+def _no_constant(name: str) -> object:
+    """`NaN`, `Infinity`: not JSON, though Python's parser would take them."""
+    raise ValueError("not JSON")
 
 
 def _folder_date(name: str) -> date | None:

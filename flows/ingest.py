@@ -9,6 +9,7 @@ leaves it either wholly loaded or not at all (and a rerun loads it then).
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +22,8 @@ import polars as pl
 
 from flows import reader
 from flows.faults import checkpoint
-from flows.inbox import DeliveryFolder, DeliveryRejected, read_control
+from flows.inbox import DeliveryFolder, DeliveryRejected, read_control, unreadable_reason
+from flows.sql import load_sql
 from flows.warehouse import WORK_FILE_COMPRESSION, first_row
 from transforms.canonical import BLOCKS_FEED, DeliveryContext
 from transforms.sources.base import SourceFormat
@@ -44,6 +46,8 @@ class DeliveryOutcome:
     error: str | None = None
     records_loaded: int = 0
     rows_quarantined: int = 0
+    rows_quarantined_without_id: int = 0
+    """Quarantined rows whose record (or block) id could not be read: nothing hides them."""
     newly_recorded: bool = False
     """False when this exact outcome was already in the warehouse (seen on an earlier run)."""
 
@@ -55,24 +59,38 @@ def load_delivery(
     run_id: str,
     work_dir: Path,
 ) -> DeliveryOutcome:
-    """Judge and (if it passes) store one delivery. Never raises for bad input."""
+    """Judge and (if it passes) store one delivery. Never raises for bad input.
+
+    Whatever the sender's files hold or are (nested, huge, a FIFO, unreadable),
+    the delivery is rejected with a reason. Only this machine's own failure (the
+    work folder full, say) raises: `reader.LocalFailure`, with nothing recorded,
+    so that the run fails and the next one judges the delivery again.
+    """
     adapter = adapter_for(delivery.feed)
     fmt: SourceFormat = adapter.FORMAT
     data_path = delivery.path / fmt.file_name
-    # Never follow a symlink out of the inbox, not even to checksum it: read_control
-    # rejects such a delivery, and nothing outside the inbox is opened first.
-    readable = data_path.is_file() and not data_path.is_symlink()
-    digest = reader.sha256_of(data_path) if readable else None
-    sha256 = digest.sha256 if digest else None
+    sha256: str | None = None
 
     def reject(error: str, rows: int | None = None) -> DeliveryOutcome:
         return _record_rejection(connection, delivery, fmt, sha256, rows, error, run_id)
 
     try:
+        # Checksummed first, so a rejection names these bytes; never through a
+        # link out of the inbox. Why the data file cannot be read is told only
+        # once the control file holds: its problems are reported first.
+        unreadable_data: reader.DeliveryFileError | None = None
+        try:
+            sha256 = reader.sha256_of(data_path).sha256
+        except reader.DeliveryFileError as error:
+            unreadable_data = error
         control = read_control(delivery, fmt)
-    except DeliveryRejected as rejection:
+        if unreadable_data is not None:
+            raise unreadable_data
+    except (DeliveryRejected, reader.DeliveryFileError) as rejection:
         return reject(str(rejection))
-    assert sha256 is not None  # read_control checked that the data file exists
+    except OSError as error:
+        return reject(unreadable_reason(error, delivery, fmt.file_name))
+    assert sha256 is not None  # sha256_of read the data file
     known = _known_status(connection, delivery, sha256)
     if known == "loaded":
         return DeliveryOutcome(delivery.label, delivery.feed, "already_loaded")
@@ -89,6 +107,10 @@ def load_delivery(
         raw = reader.parse_rows(utf8_path, fmt, delivery_work)
     except reader.DeliveryFileError as error:
         return reject(str(error))
+    except OSError as error:
+        if _inside(error.filename, delivery.path):
+            return reject(unreadable_reason(error, delivery, fmt.file_name))
+        raise reader.LocalFailure.of(error, delivery_work, "writing the work folder") from None
     if raw.row_count != control.rows:
         return reject(
             f"row count mismatch: the control file says {control.rows}, "
@@ -98,13 +120,19 @@ def load_delivery(
 
     delivery_id = f"{delivery.label}/{sha256[:16]}"
     context = DeliveryContext(delivery_id, delivery.feed, delivery.business_date)
-    canonical_paths, bad_text_paths = _adapt_in_slices(
-        raw, fmt, adapter, context, delivery_work, ROWS_PER_SLICE
-    )
+    rejects_path = delivery_work / "rejects.parquet"
+    try:
+        canonical_paths, bad_text_paths = _adapt_in_slices(
+            raw, fmt, adapter, context, delivery_work, ROWS_PER_SLICE
+        )
+        _rejects_with_ids(raw.rejects, fmt).write_parquet(rejects_path)
+    except (OSError, pl.exceptions.ComputeError) as error:
+        # Writing the work folder failed (disk full): this machine's failure.
+        if reader.errno_of(error) is None:
+            raise
+        raise reader.LocalFailure.of(error, delivery_work, "writing the work folder") from None
     canonical_files = [str(path) for path in canonical_paths]
     bad_text_files = [str(path) for path in bad_text_paths]
-    rejects_path = delivery_work / "rejects.parquet"
-    _rejects_with_ids(raw.rejects, fmt).write_parquet(rejects_path)
 
     is_blocks = delivery.feed == BLOCKS_FEED
     connection.execute("BEGIN TRANSACTION")
@@ -152,6 +180,12 @@ def load_delivery(
             },
         )
         quarantined = raw.row_count - loaded
+        without_id = first_row(
+            connection,
+            "SELECT count(*) FROM quarantine WHERE delivery_id = $delivery_id "
+            "AND record_id IS NULL",
+            {"delivery_id": delivery_id},
+        )
         connection.execute(
             """INSERT INTO deliveries VALUES ($delivery_id, $system, $business_date, $folder,
                $file, $sha256, $rows, 'loaded', NULL, nextval('load_seq'), $loaded,
@@ -184,6 +218,7 @@ def load_delivery(
         delivery_id=delivery_id,
         records_loaded=loaded,
         rows_quarantined=quarantined,
+        rows_quarantined_without_id=int(without_id[0]) if without_id else 0,
         newly_recorded=True,
     )
 
@@ -232,19 +267,11 @@ def _adapt_in_slices(
 def _rejects_with_ids(rejects: pl.DataFrame, fmt: SourceFormat) -> pl.DataFrame:
     """Structural rejects, with the record id and version when they are still readable.
 
-    In every CSV contract the id is the first field and the version the second;
-    NDJSON lines are asked for `id` and `rev`.
+    The reader read them from the whole row in the file (a reject's `raw_text`
+    is cut to 10,000 characters): in every CSV contract the id is the first
+    field and the version the second; NDJSON lines are asked for `id` and `rev`.
     """
-    if fmt.kind == "ndjson":
-        key = pl.col("raw_text").str.json_path_match("$.id")
-        version = pl.col("raw_text").str.json_path_match("$.rev")
-    else:
-        separator = fmt.delimiter
-        fields = pl.col("raw_text").str.split(separator)
-        plain = f"^[^{_class_escape(separator + fmt.quote)}\\r\\n]+$"
-        first, second = fields.list.get(0, null_on_oob=True), fields.list.get(1, null_on_oob=True)
-        key = pl.when(first.str.contains(plain)).then(first.str.strip_chars())
-        version = pl.when(second.str.contains(plain)).then(second.str.strip_chars())
+    version = pl.col("record_version")
     version_number = (
         pl.when(version.str.contains(r"^\s*[0-9]{1,15}\s*$"))
         .then(version.str.strip_chars())
@@ -252,15 +279,18 @@ def _rejects_with_ids(rejects: pl.DataFrame, fmt: SourceFormat) -> pl.DataFrame:
     )
     return rejects.select(
         "source_row",
-        record_key=pl.when(key.str.len_chars() > 0).then(key).cast(pl.String),
+        record_key=pl.when(pl.col("record_key").str.len_chars() > 0).then(pl.col("record_key")),
         record_version=pl.when(version_number >= 1).then(version_number),
         error=pl.col("error"),
         raw_text=pl.col("raw_text"),
     )
 
 
-def _class_escape(characters: str) -> str:
-    return "".join("\\" + ch for ch in characters)
+def _inside(filename: object, folder: Path) -> bool:
+    """Is the path an OSError names inside `folder`? False when it names none."""
+    if not isinstance(filename, (str, bytes)) or not filename:
+        return False
+    return Path(os.fsdecode(filename)).is_relative_to(folder)
 
 
 def _count(connection: duckdb.DuckDBPyConnection, paths: list[str], condition: str) -> int:
@@ -324,6 +354,62 @@ def _record_rejection(
         error=error,
         newly_recorded=bool(inserted),
     )
+
+
+def record_later(
+    connection: duckdb.DuckDBPyConnection, delivery: DeliveryFolder, run_id: str
+) -> bool:
+    """Record that a delivery dated after the run's date was seen and left for later.
+
+    Its files are not opened (a later run judges them). Recorded once per folder,
+    and only while the folder has not been judged: a rerun for an earlier date
+    leaves no `later` row beside a loaded delivery. A `later` row never counts as
+    loaded, so the run whose date reaches the delivery loads it. True if new.
+    """
+    _allow_later_status(connection)
+    fmt: SourceFormat = adapter_for(delivery.feed).FORMAT
+    inserted = connection.execute(
+        """INSERT INTO deliveries
+           SELECT $delivery_id, $system, $business_date, $folder, $file, NULL, NULL, 'later',
+                  'business date after the run''s date: left for a later run',
+                  NULL, 0, 0, $run_id, $now
+           WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE folder = $folder)
+           ON CONFLICT DO NOTHING RETURNING delivery_id""",
+        {
+            "delivery_id": f"{delivery.label}!later",
+            "system": delivery.feed,
+            "business_date": delivery.business_date,
+            "folder": delivery.label,
+            "file": fmt.file_name,
+            "run_id": run_id,
+            "now": datetime.now(UTC),
+        },
+    ).fetchall()
+    return bool(inserted)
+
+
+def _allow_later_status(connection: duckdb.DuckDBPyConnection) -> None:
+    """Give a warehouse made before the `later` status the current `deliveries` table.
+
+    DuckDB cannot alter a CHECK constraint: the table is rebuilt from its current
+    definition, every row kept, in one transaction. A no-op once done.
+    """
+    checks = connection.execute(
+        "SELECT expression FROM duckdb_constraints() "
+        "WHERE table_name = 'deliveries' AND constraint_type = 'CHECK'"
+    ).fetchall()
+    if any("'later'" in (expression or "") for (expression,) in checks):
+        return
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        connection.execute("ALTER TABLE deliveries RENAME TO deliveries_before_later")
+        connection.execute(load_sql("warehouse/create_deliveries"))
+        connection.execute("INSERT INTO deliveries SELECT * FROM deliveries_before_later")
+        connection.execute("DROP TABLE deliveries_before_later")
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
 
 
 def _record_duplicate(

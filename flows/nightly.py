@@ -41,8 +41,9 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import analytics, diff, feed, history
 from flows.faults import checkpoint
-from flows.inbox import DeliveryFolder, discover
-from flows.ingest import DeliveryOutcome, load_delivery
+from flows.inbox import DeliveryFolder, InboxListing, discover
+from flows.ingest import DeliveryOutcome, load_delivery, record_later
+from flows.reader import LocalFailure
 from flows.sql import load_sql
 from flows.warehouse import WORK_FILE_COMPRESSION, connect, first_row, private_dir
 from transforms.canonical import FEEDS
@@ -126,6 +127,8 @@ class RunSummary:
     deliveries_already_loaded: int = 0
     deliveries_rejected: list[dict[str, str]] = field(default_factory=list)
     deliveries_duplicate: int = 0
+    deliveries_later: list[str] = field(default_factory=list)
+    """Deliveries dated after as_of, left for a later run (`melior/2026-11-27`)."""
     rows_quarantined: int = 0
     records_loaded: int = 0
     units_exempt_by_name_only: list[dict[str, Any]] = field(default_factory=list)
@@ -133,6 +136,9 @@ class RunSummary:
     ignored_folders: list[str] = field(default_factory=list)
     changes: dict[str, int] = field(default_factory=dict)
     plan: str = ""
+    rows_quarantined_without_id: int = 0
+    """Quarantined rows whose record id could not be read: their records may still show
+    an older version (nothing names the record to hide)."""
     partitions: int = 0
     partitions_decided: int = 0
     stage_seconds: dict[str, float] = field(default_factory=dict)
@@ -152,10 +158,10 @@ def new_run_id() -> str:
 
 @task(name="discover-inbox", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
 @_sanitized
-def discover_inbox(inbox: str, as_of: date) -> tuple[list[DeliveryFolder], list[str]]:
-    """List delivery folders in scope (I/O: retried on a flaky file system)."""
-    listing = discover(Path(inbox), as_of)
-    return listing.deliveries, listing.ignored
+def discover_inbox(inbox: str, as_of: date) -> InboxListing:
+    """List delivery folders in scope and those left for later (I/O: retried on a
+    flaky file system)."""
+    return discover(Path(inbox), as_of)
 
 
 @task(name="load-feed", cache_policy=NO_CACHE)
@@ -168,7 +174,14 @@ def load_feed(
     outcomes = []
     with connect(Path(warehouse)) as connection:
         for delivery in deliveries:
-            outcome = load_delivery(connection, delivery, run_id=run_id, work_dir=Path(work_dir))
+            try:
+                outcome = load_delivery(
+                    connection, delivery, run_id=run_id, work_dir=Path(work_dir)
+                )
+            except LocalFailure as failure:
+                # This machine failed, not the sender: nothing is recorded against
+                # the delivery, and the next run loads it.
+                raise RunFailed(f"{failure} while loading {delivery.label}") from None
             if outcome.status == "rejected":
                 logger.warning("delivery %s rejected: %s", outcome.label, outcome.error)
             elif outcome.status == "loaded":
@@ -180,6 +193,15 @@ def load_feed(
                 )
             outcomes.append(outcome)
     return outcomes
+
+
+@task(name="record-later-deliveries", cache_policy=NO_CACHE)
+@_sanitized
+def record_later_deliveries(warehouse: str, later: list[DeliveryFolder], run_id: str) -> None:
+    """Record deliveries dated after as_of as left for later (not as seen: they load then)."""
+    with connect(Path(warehouse)) as connection:
+        for delivery in later:
+            record_later(connection, delivery, run_id)
 
 
 DIRTY_RECORDS_FILE = "dirty_records.parquet"
@@ -597,10 +619,20 @@ def nightly_run(
     recorded = live = False
     try:
         with stage("load"):
-            deliveries, ignored = discover_inbox(inbox, as_of)
-            summary.ignored_folders = ignored
-            for name in ignored:
+            listing = discover_inbox(inbox, as_of)
+            deliveries = listing.deliveries
+            summary.ignored_folders = listing.ignored
+            for name in listing.ignored:
                 logger.warning("inbox: %s", name)
+            for folder, reason in listing.unreadable:
+                # Its deliveries cannot even be listed: reported as rejected (exit 3).
+                summary.deliveries_rejected.append({"delivery": folder, "error": reason})
+                logger.warning("inbox: %s %s", folder, reason)
+            summary.deliveries_later = [delivery.label for delivery in listing.later]
+            for label in summary.deliveries_later:
+                logger.warning("delivery %s left for later: dated after %s", label, as_of)
+            if listing.later:
+                record_later_deliveries(warehouse, listing.later, run_id)
             for feed_name in FEEDS:
                 own = [d for d in deliveries if d.feed == feed_name]
                 if own:
@@ -888,3 +920,4 @@ def _fill_report_lists(warehouse: str, summary: RunSummary) -> None:
 
 def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
+            summary.rows_quarantined_without_id += outcome.rows_quarantined_without_id

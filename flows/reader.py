@@ -20,10 +20,15 @@ from __future__ import annotations
 
 import codecs
 import csv
+import errno
 import hashlib
+import json
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 import polars as pl
@@ -33,6 +38,11 @@ from transforms.sources.base import SourceFormat
 
 _CHUNK = 1 << 20
 _MAX_LINE_BYTES = 8 << 20
+_UNCOUNTABLE_LINE_BYTES = 64 << 20
+"""DuckDB rejects a line over `_MAX_LINE_BYTES` as a bad row, but silently drops one
+longer than its read buffer (16 x that, 128 MiB): the row would go uncounted. A
+line over this (half the buffer, a margin) rejects the delivery with that reason."""
+_JSON_WHITE_SPACE = " \t\r\n"
 _UTF8_BOM = codecs.BOM_UTF8
 
 
@@ -41,6 +51,41 @@ class DeliveryFileError(Exception):
 
     The message is safe to log: it never contains content from the file.
     """
+
+
+class LocalFailure(Exception):
+    """The job's own files failed (disk full, an I/O error in the work folder).
+
+    Not the sender's fault: the run fails, the delivery is not recorded, and the
+    next run loads it. The message names the errno and the job's own path, which
+    hold no personal data.
+    """
+
+    @classmethod
+    def of(cls, error: Exception, path: Path, doing: str) -> LocalFailure:
+        number = errno_of(error)
+        code = errno.errorcode.get(number or 0)
+        cause = f"{code}: {os.strerror(number or 0)}" if code else type(error).__name__
+        return cls(f"local failure {doing} {path} ({cause})")
+
+
+def errno_of(error: Exception) -> int | None:
+    """The operating system's error number behind an error, where it tells one.
+
+    DuckDB and polars report it inside their messages (`"errno":"28"`,
+    `(os error 28)`); only the number is taken from there.
+    """
+    if isinstance(error, OSError):
+        return error.errno
+    for pattern in (_DUCKDB_ERRNO, _RUST_ERRNO):
+        found = pattern.search(str(error))
+        if found:
+            return int(found.group(1))
+    return None
+
+
+_DUCKDB_ERRNO = re.compile(r'"errno"\s*:\s*"?(\d+)')
+_RUST_ERRNO = re.compile(r"\(os error (\d+)\)")
 
 
 @dataclass(frozen=True)
@@ -58,20 +103,46 @@ class RawDelivery:
     rows_path: Path
     """Parquet: one String column per contract column, plus Int64 `source_row`."""
     rejects: pl.DataFrame
-    """Rows DuckDB could not split into fields: `source_row`, `raw_text`, `error`."""
+    """Rows DuckDB could not split into fields: `source_row`, `raw_text` (DuckDB keeps
+    the first 10,000 characters), `error`, and `record_key` / `record_version` (text,
+    null when unreadable): the row's id and version, read from the whole row."""
     row_count: int
     """Data records in the file: parsed plus rejected."""
 
 
 def sha256_of(path: Path) -> FileDigest:
-    """Stream a file's bytes once for its sha256."""
+    """Stream a file's bytes once for its sha256.
+
+    Only a regular file is read, never through a link, never blocking on a FIFO;
+    a file that cannot be read (no permission, an I/O error) is a DeliveryFileError.
+    """
     digest = hashlib.sha256()
     size = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
+    try:
+        # A symbolic link is not even opened: it could point out of the inbox.
+        if stat.S_ISLNK(path.lstat().st_mode):
+            raise DeliveryFileError(f"data file {path.name} is a symbolic link")
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        try:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                raise DeliveryFileError(f"data file {path.name} is not a regular file")
+            handle = os.fdopen(descriptor, "rb")
+        except BaseException:
+            os.close(descriptor)
+            raise
+        with handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+    except OSError as error:
+        raise DeliveryFileError(f"data file {path.name} {_cannot_read(error)}") from None
     return FileDigest(sha256=digest.hexdigest(), size=size)
+
+
+def _cannot_read(error: OSError) -> str:
+    code = errno.errorcode.get(error.errno or 0)
+    cause = f"{code}: {os.strerror(error.errno or 0)}" if code else type(error).__name__
+    return f"cannot be read ({cause})"
 
 
 def prepare_utf8(path: Path, fmt: SourceFormat, work_dir: Path) -> Path:
@@ -82,11 +153,18 @@ def prepare_utf8(path: Path, fmt: SourceFormat, work_dir: Path) -> Path:
     files are transcoded into `work_dir`. Raises DeliveryFileError on an empty
     file and on bytes the declared encoding cannot hold.
     """
-    if path.stat().st_size == 0:
+    try:
+        empty = path.stat().st_size == 0
+    except OSError as error:
+        raise DeliveryFileError(f"data file {path.name} {_cannot_read(error)}") from None
+    if empty:
         raise DeliveryFileError("file is empty")
     if fmt.encoding == "cp1252":
         return _transcode_cp1252(path, work_dir / f"{fmt.system}.utf8.csv")
-    _check_utf8(path, require_bom=fmt.encoding == "utf-8-sig")
+    try:
+        _check_utf8(path, require_bom=fmt.encoding == "utf-8-sig")
+    except OSError as error:
+        raise DeliveryFileError(f"data file {path.name} {_cannot_read(error)}") from None
     return path
 
 
@@ -119,23 +197,47 @@ def _transcode_cp1252(path: Path, target: Path) -> Path:
     A file that is valid UTF-8 and holds non-ASCII bytes was almost surely sent
     in the wrong encoding (real Windows-1252 text with åäö is not valid UTF-8):
     reading it as cp1252 would silently garble names, so it is rejected.
+    A read that fails is the delivery's (DeliveryFileError); a write that fails
+    (disk full) is this machine's (LocalFailure).
     """
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("wb") as sink:
+            _transcode_into(path, sink)
+    except OSError as error:
+        # Every read error became a DeliveryFileError inside: what is left is the sink's.
+        raise LocalFailure.of(error, target.parent, "writing the work folder") from None
+    return target
+
+
+def _transcode_into(path: Path, sink: BinaryIO) -> None:
     decoder = codecs.getincrementaldecoder("cp1252")(errors="strict")
     utf8_probe = codecs.getincrementaldecoder("utf-8")(errors="strict")
     could_be_utf8 = True
     saw_non_ascii = False
     offset = 0
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("rb") as source, target.open("wb") as sink:
+    try:
+        source = path.open("rb")
+    except OSError as error:
+        raise DeliveryFileError(f"data file {path.name} {_cannot_read(error)}") from None
+    with source:
         while True:
-            chunk = source.read(_CHUNK)
+            try:
+                chunk = source.read(_CHUNK)
+            except OSError as error:
+                raise DeliveryFileError(f"data file {path.name} {_cannot_read(error)}") from None
             final = not chunk
             try:
-                sink.write(decoder.decode(chunk, final=final).encode("utf-8"))
+                text = decoder.decode(chunk, final=final)
             except UnicodeDecodeError as error:
+                # UTF-8 text holds bytes cp1252 leaves undefined (the 0x9d of a
+                # curly quote): name the real cause, not the byte it tripped on.
+                if could_be_utf8 and _utf8_to_the_end(utf8_probe, chunk, source):
+                    raise DeliveryFileError(_UTF8_NOT_CP1252) from None
                 raise DeliveryFileError(
                     f"not valid Windows-1252 (undefined byte near offset {offset + error.start})"
                 ) from None
+            sink.write(text.encode("utf-8"))
             if chunk and not saw_non_ascii and not chunk.isascii():
                 saw_non_ascii = True
             if could_be_utf8:
@@ -147,8 +249,22 @@ def _transcode_cp1252(path: Path, target: Path) -> Path:
                 break
             offset += len(chunk)
     if saw_non_ascii and could_be_utf8:
-        raise DeliveryFileError("file is UTF-8 encoded, the contract says Windows-1252")
-    return target
+        raise DeliveryFileError(_UTF8_NOT_CP1252)
+
+
+_UTF8_NOT_CP1252 = "file is UTF-8 encoded, the contract says Windows-1252"
+
+
+def _utf8_to_the_end(probe: codecs.IncrementalDecoder, chunk: bytes, source: BinaryIO) -> bool:
+    """Is the rest of the file, from `chunk` on, valid UTF-8 (continuing `probe`)?"""
+    try:
+        while True:
+            probe.decode(chunk, final=not chunk)
+            if not chunk:
+                return True
+            chunk = source.read(_CHUNK)
+    except (UnicodeDecodeError, OSError):
+        return False
 
 
 def _header(utf8_path: Path, fmt: SourceFormat) -> list[str]:
@@ -209,6 +325,7 @@ def parse_rows(utf8_path: Path, fmt: SourceFormat, work_dir: Path) -> RawDeliver
         # One JSON object a line: no CSV quoting, a delimiter JSON text cannot hold
         # unescaped, so each line arrives whole as one field.
         options = {"delim": "\x1f", "quote": "", "escape": "", "header": False}
+    _refuse_uncountable_lines(utf8_path)
     connection = duckdb.connect()
     limit_resources(connection, work_dir / "spill")
     try:
@@ -221,11 +338,16 @@ def parse_rows(utf8_path: Path, fmt: SourceFormat, work_dir: Path) -> RawDeliver
             "max_line_size = $max_line, encoding = 'utf-8', store_rejects = true, "
             "rejects_table = 'rejected_lines', rejects_scan = 'rejected_scans')"
         )
+        if fmt.kind == "ndjson":
+            # A blank line is not a row (the contract): DuckDB reads an empty one as
+            # NULL and keeps white space, so both are dropped here, uncounted.
+            read = f"SELECT * FROM ({read}) WHERE coalesce(trim(line, $blank), '') <> ''"
         parameters = {
             "path": str(utf8_path),
             "columns": columns,
             "max_line": _MAX_LINE_BYTES,
             **options,
+            **({"blank": _JSON_WHITE_SPACE} if fmt.kind == "ndjson" else {}),
         }
         try:
             connection.execute(
@@ -234,10 +356,13 @@ def parse_rows(utf8_path: Path, fmt: SourceFormat, work_dir: Path) -> RawDeliver
                 parameters,
             )
             rejects = connection.sql(
-                "SELECT line, min(error_type) AS error_type, first(csv_line) AS raw_text "
+                "SELECT line, min(error_type) AS error_type, first(csv_line) AS raw_text, "
+                "min(line_byte_position) AS byte_position "
                 "FROM rejected_lines GROUP BY line ORDER BY line"
             ).pl()
         except duckdb.Error as error:
+            if _writing_failed(error, work_dir):
+                raise LocalFailure.of(error, work_dir, "writing the work folder") from None
             # DuckDB's messages can quote the offending line: keep only the kind.
             raise DeliveryFileError(
                 f"file could not be parsed as {fmt.kind.upper()} ({type(error).__name__})"
@@ -245,21 +370,46 @@ def parse_rows(utf8_path: Path, fmt: SourceFormat, work_dir: Path) -> RawDeliver
     finally:
         connection.close()
     header_rows = 1 if fmt.kind == "csv" else 0
-    if fmt.kind == "csv" and not rejects.is_empty():
-        # DuckDB yields no row for an empty line but counts it in a reject's line
-        # number: take such lines out, so rejects and parsed rows count alike.
+    if not rejects.is_empty():
+        # DuckDB yields no row for an empty line (nor, for NDJSON, for a blank one,
+        # dropped above) but counts it in a reject's line number: take such lines
+        # out, so rejects and parsed rows count alike.
         lines = rejects["line"].cast(pl.Int64)
-        empty = pl.Series(_empty_lines(utf8_path, fmt, up_to=int(lines.max())), dtype=pl.Int64)
+        up_to = int(lines.max())
+        skipped = (
+            _empty_lines(utf8_path, fmt, up_to)
+            if fmt.kind == "csv"
+            else _blank_lines(utf8_path, up_to)
+        )
+        empty = pl.Series(skipped, dtype=pl.Int64)
         rejects = rejects.with_columns(line=lines - empty.search_sorted(lines, side="left"))
+    # DuckDB keeps only the first 10,000 characters of a rejected row: its record
+    # id and version are read from the whole row in the file, however long.
+    keys, versions = _reject_ids(
+        utf8_path, fmt, rejects["byte_position"].to_list(), rejects["raw_text"].to_list()
+    )
     rejects = rejects.select(
         source_row=(pl.col("line") - header_rows).cast(pl.Int64),
         raw_text=pl.col("raw_text").str.strip_chars_start("\r\n"),
         error=pl.col("error_type").map_elements(_reject_reason, return_dtype=pl.String),
+        record_key=pl.Series(keys, dtype=pl.String),
+        record_version=pl.Series(versions, dtype=pl.String),
     )
     parsed_rows = pl.scan_parquet(staging).select(pl.len()).collect().item()
     return RawDelivery(
         rows_path=staging, rejects=rejects, row_count=int(parsed_rows) + rejects.height
     )
+
+
+def _writing_failed(error: duckdb.Error, work_dir: Path) -> bool:
+    """Did DuckDB fail writing the work folder (disk full), not reading the delivery?
+
+    Only an I/O or out-of-memory error that names the work folder counts: a parse
+    error quotes the sender's line, which must never decide that this machine failed.
+    """
+    if not isinstance(error, (duckdb.IOException, duckdb.OutOfMemoryException)):
+        return False
+    return str(work_dir) in str(error)
 
 
 def _empty_lines(utf8_path: Path, fmt: SourceFormat, up_to: int) -> list[int]:
@@ -285,39 +435,290 @@ def _empty_lines(utf8_path: Path, fmt: SourceFormat, up_to: int) -> list[int]:
     return empty
 
 
+def _refuse_uncountable_lines(utf8_path: Path) -> None:
+    """Reject a file with a line too long for DuckDB to count (see `_UNCOUNTABLE_LINE_BYTES`).
+
+    Only a file larger than that limit can hold such a line, so only such a file
+    is scanned: a chunk at a time, looking at its first and last line ends only
+    (a line within one chunk is shorter than the limit).
+    """
+    if utf8_path.stat().st_size <= _UNCOUNTABLE_LINE_BYTES:
+        return
+    line, run = 1, 0
+    with utf8_path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            first = chunk.find(b"\n")
+            if first < 0:
+                run += len(chunk)
+            else:
+                if run + first > _UNCOUNTABLE_LINE_BYTES:
+                    break
+                line += chunk.count(b"\n")
+                run = len(chunk) - chunk.rfind(b"\n") - 1
+            if run > _UNCOUNTABLE_LINE_BYTES:
+                break
+        else:
+            return
+    raise DeliveryFileError(
+        f"line {line} is longer than {_UNCOUNTABLE_LINE_BYTES >> 20} MiB: too long for the "
+        f"reader to count it as a row (rows may be at most {_MAX_LINE_BYTES >> 20} MiB)"
+    )
+
+
+def _blank_lines(utf8_path: Path, up_to: int) -> list[int]:
+    """Numbers of the blank (empty or white-space) lines among an NDJSON file's first lines.
+
+    Only called when DuckDB rejected rows (rare): one more pass over the file.
+    """
+    blank: list[int] = []
+    with utf8_path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if number > up_to:
+                break
+            if not line.strip(_JSON_WHITE_SPACE.encode()):
+                blank.append(number)
+    return blank
+
+
+def _reject_ids(
+    utf8_path: Path,
+    fmt: SourceFormat,
+    byte_positions: list[int | None],
+    raw_texts: list[str | None],
+) -> tuple[list[str | None], list[str | None]]:
+    """The record id and version text of each rejected row, read from the whole row.
+
+    CSV: the row's first two fields (every contract starts with id, version),
+    split as CSV (a quoted id is read unquoted). NDJSON: the line's `id` and
+    `rev`, parsed as JSON; an `id` written twice is ambiguous, so unreadable.
+    Anything that cannot be read is None: never a guess.
+    """
+    keys: list[str | None] = []
+    versions: list[str | None] = []
+    with utf8_path.open("rb") as handle:
+        for position, text in zip(byte_positions, raw_texts, strict=True):
+            key = version = None
+            start = _line_start(handle, position, text)
+            if start is not None:
+                handle.seek(start)
+                if fmt.kind == "ndjson":
+                    key, version = _json_id(handle.readline())
+                else:
+                    fields = _leading_fields(handle, fmt.delimiter, fmt.quote, count=2)
+                    key = fields[0] if fields else None
+                    version = fields[1] if len(fields) > 1 else None
+            keys.append(_id_text(key))
+            versions.append(version)
+    return keys, versions
+
+
+def _line_start(handle: BinaryIO, position: int | None, text: str | None) -> int | None:
+    """Where the rejected row DuckDB reports near byte `position` starts, or None.
+
+    DuckDB's position is the row's first byte or one past it (and 1 for the
+    file's first line), so the candidates are checked: the row must start there
+    with the text DuckDB kept of it, right after a line end. None if no candidate
+    holds: an unsure start reads no id.
+    """
+    if position is None:
+        return None
+    head = (text or "").lstrip("\r\n")[:64].encode("utf-8")
+    for start in (position, position - 1):
+        if start < 0:
+            continue
+        handle.seek(max(start - 1, 0))
+        before = handle.read(1) if start > 0 else b"\n"
+        if before in (b"\n", b"\r") and handle.read(len(head)) == head:
+            return start
+    return None
+
+
+def _id_text(value: str | None) -> str | None:
+    """An id as adapters read it: white space trimmed, empty is none."""
+    stripped = value.strip() if value is not None else None
+    return stripped or None
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _json_id(line: bytes) -> tuple[str | None, str | None]:
+    """`id` and `rev` of one JSON line, as the adapter would read them, or None."""
+
+    def pairs(items: list[tuple[str, object]]) -> dict[str, object]:
+        names = [name for name, _ in items]
+        if "id" in names and names.count("id") > 1:
+            raise _DuplicateKey
+        # The first of a repeated key, as DuckDB reads it; the row is bad anyway.
+        found: dict[str, object] = {}
+        for name, value in items:
+            found.setdefault(name, value)
+        return found
+
+    try:
+        document = json.loads(line.decode("utf-8"), object_pairs_hook=pairs)
+    except (ValueError, RecursionError):
+        return None, None
+    if not isinstance(document, dict):
+        return None, None
+    return _json_scalar(document.get("id")), _json_scalar(document.get("rev"))
+
+
+def _json_scalar(value: object) -> str | None:
+    """A JSON string or number as text (as DuckDB's json_extract_string); else None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return str(value)
+    return None
+
+
+def _leading_fields(handle: BinaryIO, delimiter: str, quote: str, count: int) -> list[str]:
+    """The first `count` CSV fields of the row starting at the handle's position.
+
+    Read a chunk at a time, so a field of any length is read whole without
+    reading the rest of a long (or badly quoted) row. Fewer fields come back
+    when the row ends first, or a field is not well formed (a quote left open,
+    text after a closing quote): what cannot be read is not guessed.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    field_end = re.compile(f"[{re.escape(delimiter)}\r\n]")
+    buffer, at = "", 0
+
+    def refill() -> bool:
+        """The next chunk replaces the (consumed) buffer; False at the end of the file."""
+        nonlocal buffer, at
+        chunk = handle.read(_CHUNK)
+        buffer, at = decoder.decode(chunk, final=not chunk), 0
+        return bool(buffer)
+
+    fields: list[str] = []
+    while len(fields) < count:
+        if at >= len(buffer) and not refill():
+            return fields
+        parts: list[str] = []
+        if buffer[at] == quote:
+            at += 1
+            while True:
+                end = buffer.find(quote, at)
+                if end < 0:
+                    parts.append(buffer[at:])
+                    if not refill():
+                        return fields
+                    continue
+                parts.append(buffer[at:end])
+                at = end + 1
+                if at >= len(buffer) and not refill():
+                    fields.append("".join(parts))
+                    return fields
+                if buffer[at] != quote:
+                    break
+                parts.append(quote)
+                at += 1
+            if buffer[at] not in (delimiter, "\r", "\n"):
+                return fields
+        else:
+            while (found := field_end.search(buffer, at)) is None:
+                parts.append(buffer[at:])
+                if not refill():
+                    fields.append("".join(parts))
+                    return fields
+            parts.append(buffer[at : found.start()])
+            at = found.start()
+        fields.append("".join(parts))
+        if buffer[at] != delimiter:
+            return fields
+        at += 1
+    return fields
+
+
 def _with_json_fields(read: str, fmt: SourceFormat) -> str:
     """For NDJSON: pick the adapter's fields out of each line, parsing it once.
 
     A line that is not a JSON object yields nulls (and `json_object` "false");
     the guard keeps DuckDB's JSON functions from ever seeing invalid JSON, whose
     error messages would quote the line.
+
+    A key written twice in the object, or in an object a field is read from
+    (`"rev": 1, "rev": 2`, `patient.pnr` twice), makes `json_duplicate_key`
+    "true", and a field at such a key (or below it) is not read (null): DuckDB
+    would take the first, other readers the last, and the contract says never
+    guess. The sender's own key names are never part of the output.
     """
     if fmt.kind != "ndjson" or not fmt.json_fields:
         return read
     texts = [(name, path) for name, path, kind in fmt.json_fields if kind == "text"]
     jsons = [(name, path) for name, path, kind in fmt.json_fields if kind == "json"]
-    selects = ["line", "CASE WHEN is_object THEN 'true' ELSE 'false' END AS json_object"]
+    parents = sorted({prefix for _, path, _ in fmt.json_fields for prefix in _prefixes(path)[:-1]})
+    keys = f"json_keys(line, [{', '.join(_sql_text(parent) for parent in parents)}])"
+    repeated = " OR ".join(
+        f"len(object_keys[{i}]) <> len(list_distinct(object_keys[{i}]))"
+        for i in range(1, len(parents) + 1)
+    )
+    # The paths of the keys written more than once, for the rare line that has one.
+    duplicated = ", ".join(
+        f"list_transform(list_filter(object_keys[{i}], "
+        f"lambda k, n: list_position(object_keys[{i}], k) <> n), "
+        f"lambda k: {_sql_text(parent + '.')} || k)"
+        for i, parent in enumerate(parents, start=1)
+    )
+    selects = [
+        "line",
+        "CASE WHEN is_object THEN 'true' ELSE 'false' END AS json_object",
+        f"CASE WHEN {repeated} THEN list_concat({duplicated}) END AS duplicated_paths",
+    ]
     for group, function, cast in (
         (texts, "json_extract_string", ""),
         (jsons, "json_extract", "::VARCHAR[]"),
     ):
         if not group:
             continue
-        paths = ", ".join("'" + path.replace("'", "''") + "'" for _, path in group)
+        paths = ", ".join(_sql_text(path) for _, path in group)
         selects.append(
             f"CASE WHEN is_object THEN {function}(line, [{paths}]){cast} END AS {function}_values"
         )
-    unpacked = ["line", "json_object"]
-    unpacked += [
-        f"json_extract_string_values[{i + 1}] AS {name}" for i, (name, _) in enumerate(texts)
+
+    def unpack(values: str, index: int, name: str, path: str) -> str:
+        prefixes = ", ".join(_sql_text(prefix) for prefix in _prefixes(path)[1:])
+        return (
+            f"CASE WHEN duplicated_paths IS NULL THEN {values}[{index}] "
+            f"WHEN NOT list_has_any(duplicated_paths, [{prefixes}]) THEN {values}[{index}] "
+            f"END AS {name}"
+        )
+
+    unpacked = [
+        "line",
+        "json_object",
+        "CASE WHEN duplicated_paths IS NULL THEN 'false' ELSE 'true' END AS json_duplicate_key",
     ]
-    unpacked += [f"json_extract_values[{i + 1}] AS {name}" for i, (name, _) in enumerate(jsons)]
+    unpacked += [
+        unpack("json_extract_string_values", i + 1, name, path)
+        for i, (name, path) in enumerate(texts)
+    ]
+    unpacked += [
+        unpack("json_extract_values", i + 1, name, path) for i, (name, path) in enumerate(jsons)
+    ]
     return (
         "WITH lines AS (SELECT line, CASE WHEN json_valid(line) "
         f"THEN json_type(line) = 'OBJECT' ELSE false END AS is_object FROM ({read})), "
-        f"extracted AS (SELECT {', '.join(selects)} FROM lines) "
+        f"keyed AS (SELECT line, is_object, CASE WHEN is_object THEN {keys} END AS object_keys "
+        "FROM lines), "
+        f"extracted AS (SELECT {', '.join(selects)} FROM keyed) "
         f"SELECT {', '.join(unpacked)} FROM extracted"
     )
+
+
+def _prefixes(path: str) -> list[str]:
+    """`$.a.b` -> [`$`, `$.a`, `$.a.b`]: the path and the objects above it."""
+    parts = path.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def scan_raw(

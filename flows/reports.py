@@ -20,42 +20,82 @@ if TYPE_CHECKING:
     from transforms.rules import RuleSet
 
 
+def printable(text: object) -> str:
+    """Text safe for an operator's terminal: control characters (C0, DEL, C1, NUL,
+    the ESC of a terminal escape) and the bidirectional overrides that can reorder a
+    line are written as `\\x1b`-style escapes. Only the printout changes: the
+    warehouse and the feed keep the value exactly as delivered."""
+    return "".join(_ESCAPED.get(ch, ch) for ch in str(text))
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+_ESCAPED = {
+    ch: _escape(ch)
+    for ch in map(
+        chr,
+        [*range(0x00, 0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)],
+    )
+}
+
+
+def _say(line: str) -> None:
+    print(printable(line))
+
+
 def print_run_summary(summary: dict[str, Any]) -> None:
-    """A short, scannable summary of one run."""
+    """A short, scannable summary of one run.
+
+    Values from deliveries (unit names, HSA-ids, codes, folder names) are printed
+    with control characters escaped, so none can move the cursor or forge a line.
+    """
     records, visible = summary["records"], summary["visible"]
     share = f"{100 * visible / records:.1f} %" if records else "-"
-    print(f"run {summary['run_id']}  as of {summary['as_of']}  rules {summary['rules_version']}")
-    print(f"  status        {summary['status']}  snapshot {summary['snapshot']}")
-    print(
+    _say(f"run {summary['run_id']}  as of {summary['as_of']}  rules {summary['rules_version']}")
+    _say(f"  status        {summary['status']}  snapshot {summary['snapshot']}")
+    _say(
         f"  deliveries    {summary['deliveries_loaded']} loaded, "
         f"{summary['deliveries_already_loaded']} already loaded, "
         f"{len(summary['deliveries_rejected'])} rejected, "
         f"{summary['deliveries_duplicate']} duplicate"
     )
-    print(
+    _say(
         f"  rows          {summary['records_loaded']} loaded, "
         f"{summary['rows_quarantined']} quarantined"
     )
-    print(f"  records       {records}, visible {visible} ({share})")
+    if summary.get("rows_quarantined_without_id"):
+        _say(
+            f"  NO RECORD ID  {summary['rows_quarantined_without_id']} quarantined rows whose "
+            "record id could not be read: their records may still show an older version "
+            "(see the quarantine table)"
+        )
+    _say(f"  records       {records}, visible {visible} ({share})")
     for reason, count in sorted(summary["reasons"].items(), key=lambda item: -item[1]):
-        print(f"    {reason:<26}{count:>10}")
+        _say(f"    {reason:<26}{count:>10}")
     if summary.get("changes"):
         changes = ", ".join(f"{k} {v}" for k, v in sorted(summary["changes"].items()))
-        print(f"  changes       {changes}")
+        _say(f"  changes       {changes}")
     for rejected in summary["deliveries_rejected"]:
-        print(f"  REJECTED      {rejected['delivery']}: {rejected['error']}")
+        _say(f"  REJECTED      {rejected['delivery']}: {rejected['error']}")
+    for later in summary.get("deliveries_later", []):
+        _say(f"  LEFT FOR LATER  {later}: dated after {summary['as_of']}, not loaded yet")
     for unit in summary["units_exempt_by_name_only"]:
-        print(
+        _say(
             f"  EXEMPT BY NAME ONLY  {unit['care_unit_hsa_id']} {unit['care_unit_name']!r} "
             f"({unit['records']} records): add its HSA-id to the rule file"
         )
     for code in summary["unknown_codes"]:
-        print(
+        _say(
             f"  UNKNOWN CODE  {code['source_system']} {code['source_code']!r} "
             f"({code['records']} records, hidden as 'other')"
         )
     for ignored in summary.get("ignored_folders", []):
-        print(f"  IGNORED       {ignored}")
+        _say(f"  IGNORED       {ignored}")
+    for warning in summary.get("warnings", []):
+        _say(f"  WARNING       {warning}")
 
 
 def stats(warehouse: Path, by: str) -> int:
@@ -95,7 +135,8 @@ def _print_table(frame: pl.DataFrame) -> None:
         tbl_width_chars=160,
         fmt_str_lengths=60,
     ):
-        print(frame)
+        # Unit names and HSA-ids come from deliveries: no control character reaches the terminal.
+        print(frame.with_columns(pl.col(pl.String).map_elements(printable, return_dtype=pl.String)))
 
 
 def explain(warehouse: Path, rules_path: Path, record_id: str, as_of: date | None) -> int:
@@ -156,7 +197,7 @@ def explain(warehouse: Path, rules_path: Path, record_id: str, as_of: date | Non
     for name, value in row.items():
         if name in hidden_fields or name.startswith("rule_") or name in {"reasons"}:
             continue
-        print(f"    {name:<28}{value}")
+        print(printable(f"    {name:<28}{value}"))
     print("  rules:")
     for name in _rule_columns(row):
         verdict = "APPLIES (hides)" if row[name] else "does not apply"

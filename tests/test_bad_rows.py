@@ -17,6 +17,7 @@ import duckdb
 import pytest
 
 from flows.cli import main
+from flows.reports import print_run_summary
 from tests.inbox_builder import write_delivery
 from tests.trust_support import _asynja
 
@@ -95,3 +96,44 @@ def test_bad_row_whose_id_cannot_be_read_is_counted_in_the_summary(
     summary = json.loads(capsys.readouterr().out)
     assert summary["rows_quarantined"] == 1
     assert summary["rows_quarantined_without_id"] == 1
+
+
+def _summary(**changes: Any) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "run_id": "r", "as_of": "2026-11-25", "rules_version": "v", "status": "published",
+        "snapshot": "s", "deliveries_loaded": 1, "deliveries_already_loaded": 0,
+        "deliveries_rejected": [], "deliveries_duplicate": 0, "records_loaded": 1,
+        "rows_quarantined": 0, "records": 1, "visible": 1, "reasons": {},
+        "units_exempt_by_name_only": [], "unknown_codes": [],
+    }  # fmt: skip
+    summary.update(changes)
+    return summary
+
+
+def test_summary_names_quarantined_rows_without_a_record_id(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    print_run_summary(_summary(rows_quarantined=3, rows_quarantined_without_id=2))
+    printed = capsys.readouterr().out
+    assert "2 quarantined rows whose record id could not be read" in printed
+
+
+def test_summary_escapes_control_characters_from_deliveries(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    forged = "SE2321000131-E1\x1b[2K\r\n  status        published\x00\u202e"
+    print_run_summary(
+        _summary(
+            units_exempt_by_name_only=[
+                {"care_unit_hsa_id": forged, "care_unit_name": forged, "records": 1}
+            ],
+            unknown_codes=[{"source_system": "t4", "source_code": forged, "records": 1}],
+            deliveries_rejected=[{"delivery": "t4/2026-11-25\x1b]0;x\x07", "error": "e"}],
+        )
+    )
+    printed = capsys.readouterr().out
+    assert not any(ch in printed for ch in "\x1b\x00\r\x07\u202e")
+    assert "\\x1b[2K" in printed
+    assert [line for line in printed.splitlines() if line.startswith("  status")] == [
+        "  status        published  snapshot s"
+    ]  # no forged line

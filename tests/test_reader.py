@@ -111,6 +111,14 @@ def test_melior_file_that_is_really_utf8_is_refused(tmp_path: Path) -> None:
     assert message == "file is UTF-8 encoded, the contract says Windows-1252"
 
 
+def test_utf8_melior_file_with_curly_quotes_is_refused_as_utf8(tmp_path: Path) -> None:
+    # UTF-8 for ” ends in 0x9d, a byte Windows-1252 leaves undefined: the cause
+    # is the encoding of the whole file, not that byte.
+    data = _melior(MELIOR_ROW.replace(TEXT, f"“{TEXT}”")).encode("utf-8")
+    message = _refusal(tmp_path, melior.FORMAT, data)
+    assert message == "file is UTF-8 encoded, the contract says Windows-1252"
+
+
 def test_melior_byte_undefined_in_windows_1252_is_refused(tmp_path: Path) -> None:
     data = _melior(MELIOR_ROW).encode("cp1252").replace(b"Hemlig", b"Hem\x81ig")
     message = _refusal(tmp_path, melior.FORMAT, data)
@@ -261,3 +269,44 @@ def test_parsed_rows_have_contract_columns_then_source_row(tmp_path: Path) -> No
     )
     assert reader.scan_raw(clean, obstetrix.FORMAT).collect_schema().names() == expected
     assert reader.scan_raw(with_reject, obstetrix.FORMAT).collect_schema().names() == expected
+
+
+# --- rejected rows: the id is read from the whole row ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("fmt", "rows"),
+    [
+        (melior.FORMAT, lambda *lines: _melior(*lines).encode("cp1252")),
+        (obstetrix.FORMAT, lambda *lines: _obstetrix(*lines).encode("utf-8")),
+        (journalia.FORMAT, _journalia),
+    ],
+    ids=["melior", "obstetrix", "journalia"],
+)
+def test_rejected_row_longer_than_duckdb_keeps_has_its_id_and_version(
+    tmp_path: Path, fmt: SourceFormat, rows: object
+) -> None:
+    first = {melior.FORMAT: MELIOR_ROW, obstetrix.FORMAT: OBSTETRIX_ROW}.get(fmt, JOURNALIA_ROW)
+    d = fmt.delimiter
+    long_id = "X" * 20_000  # longer than the 10,000 characters DuckDB keeps of a reject
+    quoted = f'"ID{d}7";3{d}' if d == ";" else f'"ID{d}7"{d}3{d}'
+    bad_rows = [f"{long_id}{d}2{d}too few", quoted + "y" * 50]
+    raw = reader.parse_rows(*_prepared(tmp_path, fmt, rows(first, *bad_rows)))  # type: ignore[operator]
+    assert raw.rejects["record_key"].to_list() == [long_id, f"ID{d}7"]
+    assert raw.rejects["record_version"].to_list() == ["2", "3"]
+    assert raw.rejects["raw_text"].str.len_chars().max() <= 10_000
+
+
+def _prepared(tmp_path: Path, fmt: SourceFormat, data: bytes) -> tuple[Path, SourceFormat, Path]:
+    path = tmp_path / fmt.file_name
+    path.write_bytes(data)
+    return reader.prepare_utf8(path, fmt, tmp_path / "work"), fmt, tmp_path / "work"
+
+
+def test_line_too_long_to_be_counted_rejects_the_delivery_naming_the_line(
+    tmp_path: Path,
+) -> None:
+    fmt = obstetrix.FORMAT
+    huge = OBSTETRIX_ROW.replace(TEXT, "x" * (65 << 20))
+    message = _refusal(tmp_path, fmt, _obstetrix(OBSTETRIX_ROW, huge).encode("utf-8"))
+    assert message.startswith("line 3 is longer than 64 MiB: too long for the reader to count")

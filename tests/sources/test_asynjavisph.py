@@ -324,13 +324,77 @@ def test_json_array_line_is_not_a_json_object(tmp_path: Path) -> None:
     assert "not a JSON object" in run.output["error"][0]
 
 
-def test_blank_line_is_not_a_json_object(tmp_path: Path) -> None:
+def test_blank_and_white_space_lines_are_not_rows(tmp_path: Path) -> None:
+    # sources.md (clarified): skipped, not counted against `rows`, not quarantined.
     valid = json.dumps(_record())
-    run = _run_lines(tmp_path, [valid, "", valid.replace("AV-1", "AV-2")])
-    assert run.output["source_row"].to_list() == [1, 2, 3]
-    assert "not a JSON object" in run.output["error"][1]
+    run = _run_lines(tmp_path, [valid, "", "  \t ", valid.replace("AV-1", "AV-2"), " "])
+    assert run.row_count == 2
+    assert run.output["source_row"].to_list() == [1, 2]
+    assert run.output["error"].to_list() == [None, None]
+    assert run.rejects.is_empty()
+
+
+def test_rejected_row_after_blank_lines_keeps_its_row_position(tmp_path: Path) -> None:
+    valid = json.dumps(_record())
+    too_long = json.dumps(_record(id="AV-9", body="x" * (9 << 20)))
+    run = _run_lines(tmp_path, [valid, "", "   ", too_long, valid.replace("AV-1", "AV-3")])
+    assert run.row_count == 3
+    assert run.rejects["source_row"].to_list() == [2]
+    assert run.output["source_row"].to_list() == [1, 3]
+
+
+# --- duplicate keys (never guess which one is meant) -------------------------
+
+
+def _with_duplicate(key: str, first: str, second: str) -> str:
+    """A valid line with `key` written twice: `"key": first, "key": second`."""
+    line = json.dumps(_record(), ensure_ascii=False)
+    needle = f'"{key}": '
+    start = line.index(needle)
+    value_end = line.index(",", start)
+    return line[:start] + f"{needle}{first}, {needle}{second}" + line[value_end:]
+
+
+@pytest.mark.parametrize(
+    ("key", "first", "second"),
+    [("rev", "1", "2"), ("retracted", "false", "true"), ("signed", "true", "false")],
+)
+def test_top_level_key_written_twice_is_a_row_error_with_the_record_id(
+    tmp_path: Path, key: str, first: str, second: str
+) -> None:
+    run = _run_lines(tmp_path, [_with_duplicate(key, first, second)])
+    assert "duplicate key in the JSON object" in run.output["error"][0]
+    assert run.output["record_id"][0] == "asynjavisph:AV-1"
+
+
+@pytest.mark.parametrize("key", ["pnr", "hsaId"])
+def test_nested_key_written_twice_is_a_row_error(tmp_path: Path, key: str) -> None:
+    line = json.dumps(_record(), ensure_ascii=False)
+    value_start = line.index(f'"{key}": ')
+    value_end = line.index("}", value_start)
+    repeated = line[value_start:value_end]
+    run = _run_lines(tmp_path, [line[:value_end] + ", " + repeated + line[value_end:]])
+    assert "duplicate key in the JSON object" in run.output["error"][0]
+    assert run.output["record_id"][0] == "asynjavisph:AV-1"
+
+
+def test_key_written_twice_with_an_escape_is_a_duplicate(tmp_path: Path) -> None:
+    line = _with_duplicate("rev", "1", "2").replace('"rev": 2', '"r\\u0065v": 2')
+    run = _run_lines(tmp_path, [line])
+    assert "duplicate key in the JSON object" in run.output["error"][0]
+
+
+def test_id_written_twice_is_unreadable(tmp_path: Path) -> None:
+    run = _run_lines(tmp_path, [_with_duplicate("id", '"AV-1"', '"AV-2"')])
+    assert "duplicate key in the JSON object" in run.output["error"][0]
+    assert run.output["record_id"][0] is None
+
+
+def test_unknown_key_written_once_is_not_a_duplicate(tmp_path: Path) -> None:
+    record = _record()
+    record["extra"] = {"rev": 5}
+    run = _run_records(tmp_path, record)
     assert run.output["error"][0] is None
-    assert run.output["error"][2] is None
 
 
 def test_bad_lines_do_not_stop_their_neighbours_loading(tmp_path: Path) -> None:

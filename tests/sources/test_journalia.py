@@ -242,8 +242,20 @@ def test_rows_with_wrong_field_counts_are_rejected_and_neighbours_keep_their_row
         tmp_path, [_line(id="J-1", text='"två\r\nrader"'), too_many, too_few, _line(id="J-4")]
     )
     assert run.rejects.to_dicts() == [
-        {"source_row": 2, "raw_text": too_many, "error": "row has more fields than the header"},
-        {"source_row": 3, "raw_text": too_few, "error": "row has fewer fields than the header"},
+        {
+            "source_row": 2,
+            "raw_text": too_many,
+            "error": "row has more fields than the header",
+            "record_key": "J-2",
+            "record_version": "1",
+        },
+        {
+            "source_row": 3,
+            "raw_text": too_few,
+            "error": "row has fewer fields than the header",
+            "record_key": "J-3",
+            "record_version": "1",
+        },
     ]
     assert run.output.select("record_id", "source_row").rows() == [
         ("journalia:J-1", 1),

@@ -354,6 +354,8 @@ def test_row_with_too_many_fields_is_rejected_and_neighbours_keep_their_row(
             "source_row": 2,
             "raw_text": _line(DokumentID="D-2") + ";extra",
             "error": "row has more fields than the header",
+            "record_key": "D-2",
+            "record_version": "2",
         }
     ]
     assert run.output.select("record_id", "source_row").rows() == [

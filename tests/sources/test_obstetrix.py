@@ -242,8 +242,20 @@ def test_rows_with_wrong_field_counts_are_rejected_and_neighbours_keep_their_row
         ],
     )
     assert run.rejects.to_dicts() == [
-        {"source_row": 2, "raw_text": too_many, "error": "row has more fields than the header"},
-        {"source_row": 4, "raw_text": too_few, "error": "row has fewer fields than the header"},
+        {
+            "source_row": 2,
+            "raw_text": too_many,
+            "error": "row has more fields than the header",
+            "record_key": "OB-2",
+            "record_version": "1",
+        },
+        {
+            "source_row": 4,
+            "raw_text": too_few,
+            "error": "row has fewer fields than the header",
+            "record_key": "OB-4",
+            "record_version": "1",
+        },
     ]
     assert run.output.select("record_id", "source_row").rows() == [
         ("obstetrix:OB-1", 1),

@@ -6,7 +6,12 @@ Quirks:
   `FORMAT.json_fields`, picked out by JSON path in one parse of the line
   (`$.patient.pnr`, `$.unit.hsaId` are nested), and `json_object`. A line that
   is not a JSON object (bad JSON, an array, a bare value, a blank line) is a
-  row error "not a JSON object"; its record id is unreadable.
+  row error "not a JSON object"; its record id is unreadable. A blank line is
+  not a row: the reader skips it.
+- A key written twice (`"rev": 1, "rev": 2`, `patient.pnr` twice) is a row error
+  "duplicate key in the JSON object": the reader gives no value for that key
+  (no guess at first or last), so the record id is read only when `id` itself
+  is written once.
 - JSON types are checked where the contract gives one: `rev` must be a JSON number
   (an integer >= 1, not the string "2"), `signed` and `retracted` JSON booleans
   (not the strings "true"/"false"). Text fields are read as delivered.
@@ -103,6 +108,7 @@ def to_canonical(raw: pl.LazyFrame, context: DeliveryContext) -> pl.LazyFrame:
         context,
         checks=[
             (~pl.col("_is_object"), "not a JSON object"),
+            (pl.col("json_duplicate_key") == "true", "duplicate key in the JSON object"),
             (pl.col("_signed_at_bad"), "unreadable signing time"),
         ],
     )

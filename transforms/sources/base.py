@@ -36,13 +36,20 @@ class SourceFormat:
     """NDJSON only: (column, JSON path, kind) the reader extracts from each line, parsing
     it once. `text`: the value as a string (a JSON string unquoted); `json`: the value's
     JSON text (`2`, `true`, `"2"`), so adapters can check JSON types. Absent or null:
-    null. The reader also adds `json_object`: "true" when the line is a JSON object."""
+    null. The reader also adds `json_object`: "true" when the line is a JSON object, and
+    `json_duplicate_key`: "true" when a key is written twice in it (or in an object a
+    field is read from); a field at such a key is null, never the first or last value."""
 
     @property
     def raw_columns(self) -> tuple[str, ...]:
         """The string columns an adapter receives (besides `source_row`)."""
         if self.kind == "ndjson":
-            return (*self.columns, *(name for name, _, _ in self.json_fields), "json_object")
+            return (
+                *self.columns,
+                *(name for name, _, _ in self.json_fields),
+                "json_object",
+                "json_duplicate_key",
+            )
         return (*self.columns, *self.optional_columns)
 
 
