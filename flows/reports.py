@@ -5,6 +5,7 @@ Nothing printed here holds a personnummer or journal text.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -251,8 +252,12 @@ def _rule_details(rules: RuleSet, row: dict[str, Any], as_of: date) -> list[str]
                 match = "unit without HSA-id (cannot be ruled out)"
             elif unit_key in scope.units.normalised_hsa_ids:
                 match = f"unit {unit_key} listed"
+            elif row["normalised_unit_name"] is None:
+                match = "unit without a name (cannot be ruled out)"
             else:
-                match = f"unit name matches one of {list(scope.units.name_patterns)}"
+                name = row["normalised_unit_name"]
+                hits = [p for p in scope.units.name_patterns if re.search(p, name)]
+                match = f"unit name {name!r} matches {hits}"
         lines.append(
             f"{scope.reason}: later_scopes[{index}]{label}, {match}, systems "
             f"{list(scope.systems)}, shown from {scope.start}, documented {documented}"
