@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--keep-snapshots", type=_positive, default=7)
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.add_argument(
+        "--adopt-feed",
+        action="store_true",
+        help="publish to a feed another warehouse owns, making this one its owner",
+    )
+    run.add_argument(
         "--no-report",
         action="store_true",
         help="do not write the analysts' report (analytics.html) beside the analysts' database",
@@ -186,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def command_run(arguments: argparse.Namespace) -> int:
     """`jvn run`: check configuration first (exit 2), then run the flow."""
-    from flows.feed import FeedError, live_snapshot
+    from flows.feed import FeedError, claim_feed, live_snapshot
     from flows.lock import RunLock, RunLocked
     from transforms.rules import RuleFileError, load_rules
 
@@ -206,7 +211,11 @@ def command_run(arguments: argparse.Namespace) -> int:
             f"date {as_of} would take it back in time. Publish it elsewhere with --feed DIR."
         )
     try:
-        with RunLock(arguments.warehouse):
+        with RunLock(arguments.warehouse, feed=arguments.feed):
+            try:
+                claim_feed(arguments.feed, arguments.warehouse, adopt=arguments.adopt_feed)
+            except FeedError as error:
+                raise ConfigError(str(error)) from None
             return _run_flow(arguments, as_of)
     except RunLocked as error:
         print(f"jvn: {error}", file=sys.stderr)

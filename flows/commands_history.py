@@ -146,7 +146,9 @@ def rollback(feed_dir: Path, warehouse: Path) -> int:
     from flows.lock import RunLock, RunLocked
 
     try:
-        with RunLock(warehouse):
+        # The feed's lock too (a run publishing to it with another warehouse);
+        # a feed folder that does not exist is not created for it.
+        with RunLock(warehouse, feed=feed_dir if feed_dir.is_dir() else None):
             try:
                 live = live_snapshot(feed_dir)
             except FeedError as error:

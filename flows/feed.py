@@ -5,6 +5,15 @@ staging folder, checksums them, writes the manifest, makes the folder durable,
 and only then replaces `CURRENT` (write a new file, fsync, rename over the old,
 fsync the folder). A reader therefore sees the old snapshot or the new one,
 never half of one, and a crash at any point leaves the previous feed live.
+
+A snapshot keeps its record parts in `records/` (Parquet and nothing else, so
+any engine pointed at that folder reads the feed) and its change set in
+`changes/`. Snapshots published before that layout hold their parts at the
+snapshot's root; the manifest names every part by its path inside the
+snapshot, so both layouts are read, verified, reused and rolled back to alike.
+
+The feed knows which warehouse owns it (`OWNER`, written once): a run with
+another warehouse is refused unless the operator adopts the feed on purpose.
 """
 
 from __future__ import annotations
@@ -12,19 +21,27 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import uuid
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 
 from flows.faults import checkpoint
-from flows.warehouse import private_dir
+from flows.warehouse import connect, first_row, private_dir
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
+RECORDS_DIR = "records"
+"""The snapshot's subfolder holding the record parts, and nothing else."""
+OWNER_FILE = "OWNER"
+"""In the feed folder: the id of the warehouse whose runs publish to it."""
+_SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 PUBLISHED_LOG = "PUBLISHED"
 """Append-only: each snapshot name that a run made live, in order. Rollback walks
 back along it; a complete snapshot folder that never went live is not in it."""
@@ -66,16 +83,174 @@ class LiveSnapshot:
 
 
 def live_snapshot(feed_dir: Path) -> LiveSnapshot | None:
-    """The live snapshot, or None when nothing was ever published."""
+    """The live snapshot, or None when nothing was ever published.
+
+    Raises FeedError (a message safe to print: never the file's bytes) when
+    `CURRENT` is unreadable or names no complete snapshot.
+    """
     current = feed_dir / CURRENT
     if not current.is_file():
         return None
-    name = current.read_text(encoding="utf-8").strip()
+    try:
+        name = current.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        raise FeedError(f"{current} cannot be read as a snapshot name (garbled?)") from None
+    if not _SNAPSHOT_NAME.match(name):
+        raise FeedError(f"{current} does not hold a snapshot name (garbled?)")
     path = feed_dir / name
     manifest_path = path / MANIFEST
-    if not name or "/" in name or not manifest_path.is_file():
-        raise FeedError(f"{current} names {name!r}, which is not a complete snapshot")
-    return LiveSnapshot(name, path, json.loads(manifest_path.read_text(encoding="utf-8")))
+    if not manifest_path.is_file():
+        raise FeedError(f"{current} names {name}, which is not a complete snapshot")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise FeedError(f"the manifest of the live snapshot {name} cannot be read") from None
+    if not isinstance(manifest, dict):
+        raise FeedError(f"the manifest of the live snapshot {name} is not an object")
+    return LiveSnapshot(name, path, manifest)
+
+
+def part_name(partition: int) -> str:
+    """A record part's file name (`part-0003.parquet`)."""
+    return f"part-{partition:04d}.parquet"
+
+
+def part_entries(snapshot: LiveSnapshot) -> dict[str, dict[str, Any]]:
+    """The manifest's parts by file name (`part-0003.parquet`), in either layout."""
+    entries = snapshot.manifest.get("files", [])
+    return {
+        Path(str(entry["name"])).name: entry
+        for entry in entries
+        if isinstance(entry, dict) and is_part_path(str(entry.get("name", "")))
+    }
+
+
+def listed_part(snapshot_dir: Path, name: str) -> Path | None:
+    """Where a published snapshot's manifest puts part `name` (either layout), or None."""
+    manifest = json.loads((snapshot_dir / MANIFEST).read_text(encoding="utf-8"))
+    snapshot = LiveSnapshot(snapshot_dir.name, snapshot_dir, manifest)
+    entry = part_entries(snapshot).get(name)
+    return snapshot_dir / str(entry["name"]) if entry is not None else None
+
+
+def is_part_path(name: str) -> bool:
+    """`records/part-N.parquet`, or `part-N.parquet` of the layout before `records/`."""
+    parts = name.split("/")
+    return (
+        name.endswith(".parquet")
+        and all(_SNAPSHOT_NAME.match(part) for part in parts)
+        and parts[:-1] in ([], [RECORDS_DIR])
+    )
+
+
+def unavailable_parts(snapshot: LiveSnapshot) -> dict[str, str]:
+    """The snapshot's parts that cannot be reused: file name -> "missing" or "damaged".
+
+    Every part the manifest lists is read back and its sha256 compared with
+    the manifest's: a run reuses (hard-links) or reads a previous part only
+    when its bytes are the ones that were published.
+    """
+    found: dict[str, str] = {}
+    for name, entry in part_entries(snapshot).items():
+        path = snapshot.path / str(entry["name"])
+        if not path.is_file() or path.is_symlink():
+            found[name] = "missing"
+            continue
+        try:
+            intact = file_sha256(path) == entry.get("sha256")
+        except OSError:
+            intact = False
+        if not intact:
+            found[name] = "damaged"
+    return found
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """Hard-link a finished file into place; copy where the folders are on two file systems."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+# --- which warehouse owns the feed -----------------------------------------------------
+
+
+def warehouse_id(warehouse: Path) -> str:
+    """The warehouse's own id, created once (`warehouse_identity`) and never changed."""
+    with connect(warehouse) as connection:
+        row = first_row(connection, "SELECT warehouse_id FROM warehouse_identity LIMIT 1")
+        if row is None:
+            connection.execute(
+                "INSERT INTO warehouse_identity VALUES ($id, now())", {"id": uuid.uuid4().hex}
+            )
+            row = first_row(connection, "SELECT warehouse_id FROM warehouse_identity LIMIT 1")
+    return str(row[0])
+
+
+def feed_owner(feed_dir: Path) -> str | None:
+    """The id in the feed's `OWNER` file, or None when it has none."""
+    path = feed_dir / OWNER_FILE
+    if not path.is_file():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        raise FeedError(f"{path} cannot be read (garbled?)") from None
+    if not re.fullmatch(r"[0-9a-f]{32}", text):
+        raise FeedError(f"{path} does not hold a warehouse id (garbled?)")
+    return text
+
+
+def claim_feed(feed_dir: Path, warehouse: Path, *, adopt: bool = False) -> str:
+    """Make sure `warehouse` owns the feed before a run publishes to it; its id.
+
+    Called with the run lock held (warehouse and feed). The feed is this
+    warehouse's when its `OWNER` says so, when it has published nothing yet,
+    or when it predates `OWNER` and its live run is one this warehouse
+    published. Otherwise FeedError: a wrong `--warehouse` (a typo, an empty
+    file) would publish a "first run" over another warehouse's feed. `adopt`
+    (`jvn run --adopt-feed`) makes this warehouse the owner on purpose.
+    """
+    try:
+        own_id = warehouse_id(warehouse)
+    except duckdb.Error as error:
+        raise FeedError(
+            f"the warehouse {warehouse} cannot be opened ({type(error).__name__}); "
+            "check --warehouse"
+        ) from None
+    owner = feed_owner(feed_dir)
+    if owner == own_id:
+        return own_id
+    if not adopt:
+        if owner is not None:
+            raise FeedError(_not_owner(feed_dir, warehouse))
+        live = live_snapshot(feed_dir)
+        if live is not None and not _published_by(warehouse, live):
+            raise FeedError(_not_owner(feed_dir, warehouse))
+    private_dir(feed_dir)
+    _write_durably(feed_dir / OWNER_FILE, own_id + "\n")
+    _fsync_dir(feed_dir)
+    return own_id
+
+
+def _not_owner(feed_dir: Path, warehouse: Path) -> str:
+    return (
+        f"the feed {feed_dir} was published by another warehouse than {warehouse}: "
+        "check --warehouse; to make this warehouse the feed's owner on purpose, "
+        "run with --adopt-feed"
+    )
+
+
+def _published_by(warehouse: Path, live: LiveSnapshot) -> bool:
+    with connect(warehouse) as connection:
+        row = first_row(
+            connection,
+            "SELECT count(*) FROM runs WHERE run_id = $run AND status = 'published' "
+            "AND snapshot = $snapshot",
+            {"run": str(live.manifest.get("run_id")), "snapshot": live.name},
+        )
+    return bool(row and row[0])
 
 
 def staging_dir(feed_dir: Path, snapshot_name: str) -> Path:
@@ -84,6 +259,7 @@ def staging_dir(feed_dir: Path, snapshot_name: str) -> Path:
     path = feed_dir / f"{_STAGING_PREFIX}{snapshot_name}"
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(mode=0o700)
+    (path / RECORDS_DIR).mkdir(mode=0o700)
     return path
 
 
@@ -114,11 +290,13 @@ def publish_snapshot(
 ) -> Path:
     """Checksum the staged Parquet files, write the manifest, make it live.
 
-    `staged` holds `*.parquet` (the visible records) and optionally the files
-    named in `extra_files` (listed in the manifest with their checksums too).
-    `known_files` maps names of files hard-linked from a published snapshot to
-    their manifest entries (rows, sha256), which are reused rather than
-    recomputed: those bytes were checked when that snapshot was published.
+    `staged` holds `records/*.parquet` (the visible records) and optionally the
+    files named in `extra_files` (listed in the manifest with their checksums
+    too). The manifest names each part by its path in the snapshot
+    (`records/part-0003.parquet`). `known_files` maps such names of files
+    hard-linked from a published snapshot to their manifest entries (rows,
+    sha256), which are reused rather than recomputed: the run checked those
+    bytes against that snapshot's manifest before reusing them.
     With `make_live=False` the snapshot is complete in its final folder but
     `CURRENT` is left alone: `go_live` swaps it later, once everything else that
     could fail has succeeded. Returns the snapshot's folder.
@@ -129,16 +307,17 @@ def publish_snapshot(
         raise FeedError(f"snapshot {snapshot_name} already exists; snapshots are never rewritten")
     files = []
     rows_total = 0
-    for path in sorted(staged.glob("*.parquet")):
-        if path.name in known_files:
-            entry = known_files[path.name]
+    for path in sorted((staged / RECORDS_DIR).glob("*.parquet")):
+        name = f"{RECORDS_DIR}/{path.name}"
+        if name in known_files:
+            entry = known_files[name]
             rows_total += int(entry["rows"])
-            files.append({"name": path.name, "rows": int(entry["rows"]), "sha256": entry["sha256"]})
+            files.append({"name": name, "rows": int(entry["rows"]), "sha256": entry["sha256"]})
             continue
         os.chmod(path, 0o600)
         rows = pl.scan_parquet(path).select(pl.len()).collect().item()
         rows_total += int(rows)
-        files.append({"name": path.name, "rows": int(rows), "sha256": _fsync_and_hash(path)})
+        files.append({"name": name, "rows": int(rows), "sha256": _fsync_and_hash(path)})
     extras = [
         {"name": name, "sha256": _fsync_and_hash(staged / name)}
         for name in extra_files
@@ -147,6 +326,7 @@ def publish_snapshot(
     checkpoint("feed:files")
     manifest = {**manifest_fields, "row_count": rows_total, "files": files, "extra_files": extras}
     _write_durably(staged / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    _fsync_dir(staged / RECORDS_DIR)
     _fsync_dir(staged)
     os.rename(staged, final)
     _fsync_dir(feed_dir)
@@ -176,8 +356,10 @@ def published_snapshots(feed_dir: Path) -> list[str]:
     log = feed_dir / PUBLISHED_LOG
     if not log.is_file():
         return []
-    names = [line.strip() for line in log.read_text(encoding="utf-8").splitlines()]
-    return list(dict.fromkeys(name for name in names if name))
+    # A damaged log must not stop a run: names that are not snapshot names are skipped.
+    text = log.read_text(encoding="utf-8", errors="replace")
+    names = [line.strip() for line in text.splitlines()]
+    return list(dict.fromkeys(name for name in names if _SNAPSHOT_NAME.match(name)))
 
 
 def previously_live(feed_dir: Path, live_name: str) -> str | None:

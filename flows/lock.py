@@ -1,8 +1,11 @@
-"""One run at a time: an exclusive lock beside the warehouse.
+"""One run at a time: an exclusive lock beside the warehouse, and one in the feed folder.
 
 The lock is an OS file lock (flock), so a run killed by SIGKILL releases it the
 moment the process dies: a stale lock file is simply taken over by the next run.
 The file records who holds it, for the operator's message.
+
+A run that publishes also locks the feed folder (`<feed>/.lock`): two runs with
+different warehouses and one feed would otherwise both publish to it.
 """
 
 from __future__ import annotations
@@ -19,32 +22,29 @@ class RunLocked(Exception):
     """Another run holds the lock; nothing was touched."""
 
 
-class RunLock:
-    """`with RunLock(warehouse):` holds `<warehouse>.lock` for the run's duration."""
+FEED_LOCK_NAME = ".lock"
+"""The lock file inside the feed folder (flows/feed.py LOCK_FILE)."""
 
-    def __init__(self, warehouse: Path) -> None:
+
+class RunLock:
+    """`with RunLock(warehouse, feed=feed_dir):` holds `<warehouse>.lock` and
+    `<feed>/.lock` for the run's duration (the feed's only when `feed` is given)."""
+
+    def __init__(self, warehouse: Path, *, feed: Path | None = None) -> None:
         self.path = warehouse.with_name(warehouse.name + ".lock")
-        self._descriptor: int | None = None
+        self.feed_path = feed / FEED_LOCK_NAME if feed is not None else None
+        self._descriptors: list[int] = []
 
     def __enter__(self) -> RunLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = self.path.read_text(encoding="utf-8", errors="replace").strip()
-            os.close(descriptor)
-            raise RunLocked(
-                f"another jvn run is in progress ({holder or 'holder unknown'}); "
-                "this one touched nothing"
-            ) from None
-        os.ftruncate(descriptor, 0)
-        os.write(
-            descriptor,
-            f"pid {os.getpid()} on {socket.gethostname()} since "
-            f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}\n".encode(),
-        )
-        self._descriptor = descriptor
+            self._descriptors.append(_take(self.path, "another jvn run is in progress"))
+            if self.feed_path is not None:
+                self._descriptors.append(
+                    _take(self.feed_path, "another jvn run is publishing to this feed")
+                )
+        except BaseException:
+            self._release()
+            raise
         return self
 
     def __exit__(
@@ -53,7 +53,31 @@ class RunLock:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._descriptor is not None:
-            fcntl.flock(self._descriptor, fcntl.LOCK_UN)
-            os.close(self._descriptor)
-            self._descriptor = None
+        self._release()
+
+    def _release(self) -> None:
+        while self._descriptors:
+            descriptor = self._descriptors.pop()
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+            os.close(descriptor)
+
+
+def _take(path: Path, busy: str) -> int:
+    """Hold an exclusive flock on `path` (created private), noting the holder in it."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = path.read_text(encoding="utf-8", errors="replace").strip()
+        os.close(descriptor)
+        raise RunLocked(
+            f"{busy} ({holder or 'holder unknown'}); this one touched nothing"
+        ) from None
+    os.ftruncate(descriptor, 0)
+    os.write(
+        descriptor,
+        f"pid {os.getpid()} on {socket.gethostname()} since "
+        f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}\n".encode(),
+    )
+    return descriptor

@@ -20,8 +20,6 @@ Whatever fails before go_live is taken back: exit 1 always means the old feed is
 from __future__ import annotations
 
 import functools
-import json
-import os
 import resource
 import shutil
 import time
@@ -219,10 +217,34 @@ class PartitionPlan:
     previous_snapshot: str | None
     reason: str
     previous_run: str | None = None
+    unavailable_parts: dict[str, str] = field(default_factory=dict)
+    """Parts of the live snapshot that are missing or damaged (name -> which): never
+    reused or read; the run rebuilds every partition and says so."""
+    previous_ids_known: bool = True
+    """With unavailable parts: whether the warehouse could say which records they
+    held (UNAVAILABLE_PREVIOUS_FILE), so the change set still lists them."""
 
     @property
     def incremental(self) -> bool:
         return self.dirty_records is not None
+
+    def warnings(self) -> list[str]:
+        """What the operator must hear about parts the run could not reuse."""
+        if not self.unavailable_parts:
+            return []
+        listed = ", ".join(
+            f"{feed.RECORDS_DIR}/{name} {state}"
+            for name, state in sorted(self.unavailable_parts.items())
+        )
+        change_set = (
+            "its change set lists their records as changed or disappeared"
+            if self.previous_ids_known
+            else "its change set is a full reload (since_snapshot empty)"
+        )
+        return [
+            f"the live snapshot's parts could not be reused ({listed}): every partition "
+            f"was decided anew; {change_set}; run `jvn verify` on the old snapshot"
+        ]
 
 
 @task(name="plan-partitions", cache_policy=NO_CACHE)
@@ -237,11 +259,20 @@ def plan_partitions(
     and whose decisions are still the warehouse's.
     """
     rules = load_rules(Path(rules_path))
+    live = feed.live_snapshot(Path(feed_dir))
+    # Every part of the live snapshot is checked against its manifest before
+    # anything reuses it (hard links) or reads it (kept rows, the change set).
+    unavailable = feed.unavailable_parts(live) if live is not None else {}
+    ids_known = True
 
     def full(reason: str) -> PartitionPlan:
-        return PartitionPlan(None, [], None, reason)
+        return PartitionPlan(
+            None, [], None, reason, unavailable_parts=unavailable, previous_ids_known=ids_known
+        )
 
     with connect(Path(warehouse)) as connection:
+        if live is not None and unavailable:
+            ids_known = _write_unavailable_previous_ids(connection, live, unavailable, work_dir)
         previous = first_row(
             connection,
             "SELECT run_id, as_of, rules_version, partitions, snapshot FROM runs "
@@ -250,9 +281,10 @@ def plan_partitions(
         if previous is None:
             return full("first run")
         run_id, previous_as_of, rules_version, previous_partitions, snapshot = previous
-        live = feed.live_snapshot(Path(feed_dir))
         if live is None or live.name != snapshot:
             return full("the live feed is not the previous run's snapshot")
+        if unavailable:
+            return full(f"{len(unavailable)} parts of the live snapshot missing or damaged")
         if rules_version != rules.rules_version:
             return full("the rules changed")
         if previous_partitions != partitions:
@@ -289,6 +321,48 @@ def plan_partitions(
         reason=f"{dirty} records touched since the previous run",
         previous_run=run_id,
     )
+
+
+UNAVAILABLE_PREVIOUS_FILE = "unavailable_previous_ids.parquet"
+"""In a run's work folder: ids of the records the live snapshot's unavailable parts held."""
+
+
+def _write_unavailable_previous_ids(
+    connection: Any, live: feed.LiveSnapshot, unavailable: dict[str, str], work_dir: str
+) -> bool:
+    """Write the ids the live snapshot's missing or damaged parts held; False if unknown.
+
+    They are the records the warehouse's decision history shows as visible at
+    the live snapshot's run, less those in its intact parts. The change set
+    lists them as changed (when still shown) or disappeared, so a portal that
+    applies it still drops what must no longer be shown.
+    """
+    row = first_row(
+        connection,
+        "SELECT run_seq FROM runs WHERE run_id = $run AND status = 'published' "
+        "AND snapshot = $snapshot",
+        {"run": str(live.manifest.get("run_id")), "snapshot": live.name},
+    )
+    if row is None or row[0] is None:
+        return False
+    intact = [
+        str(live.path / str(entry["name"]))
+        for name, entry in feed.part_entries(live).items()
+        if name not in unavailable
+    ]
+    in_intact = (
+        "AND record_id NOT IN (SELECT record_id FROM read_parquet($intact))" if intact else ""
+    )
+    target = Path(work_dir) / UNAVAILABLE_PREVIOUS_FILE
+    connection.execute(
+        f"""COPY (SELECT DISTINCT record_id FROM decision_history
+                  WHERE visible AND from_seq <= $seq AND (to_seq IS NULL OR to_seq > $seq)
+                  {in_intact}
+                  ORDER BY record_id)
+            TO '{_sql_path(target)}' (FORMAT parquet)""",
+        {"seq": int(row[0]), **({"intact": intact} if intact else {})},
+    )
+    return True
 
 
 def dirty_record_ids(work_dir: str | Path) -> list[str] | None:
@@ -384,7 +458,7 @@ def decide_partition_with(
     """
     state_dir = work_dir / "state"
     partition_dir = state_dir / "records" / f"partition_key={partition}"
-    name = f"part-{partition:04d}.parquet"
+    name = feed.part_name(partition)
     decided = None
     if partition_dir.exists():
         records = pl.scan_parquet(partition_dir / "*.parquet", hive_partitioning=False)
@@ -409,8 +483,11 @@ def decide_partition_with(
     parts = []
     if decided is not None:
         parts.append(decided.filter(pl.col("visible")).select(feed.FEED_COLUMNS))
-    if previous_snapshot is not None and (previous_snapshot / name).exists():
-        kept = pl.scan_parquet(previous_snapshot / name).join(
+    previous_part = (
+        feed.listed_part(previous_snapshot, name) if previous_snapshot is not None else None
+    )
+    if previous_part is not None:
+        kept = pl.scan_parquet(previous_part).join(
             pl.scan_parquet(work_dir / DIRTY_RECORDS_FILE), on="record_id", how="anti"
         )
         parts.append(kept.collect())
@@ -491,34 +568,44 @@ def publish(
     """Assemble the new snapshot, complete in its final folder, not yet live.
 
     Partitions this run did not decide are hard links to the previous
-    snapshot's files: a quiet night rewrites few files, and the snapshot still
-    reads as one complete folder.
+    snapshot's files (checked against its manifest when the run was planned:
+    an incremental plan means every one of them was intact): a quiet night
+    rewrites few files, and the snapshot still reads as one complete folder.
+    Record parts go to `records/`, whichever layout the previous snapshot had.
     """
     feed_path = Path(feed_dir)
     staged = feed.staging_dir(feed_path, snapshot_name)
+    records = staged / feed.RECORDS_DIR
     produced = Path(work_dir) / "feed"
     if produced.exists():
         # Linked, not moved: a retried publish finds every file where it was.
         for path in sorted(produced.glob("*.parquet")):
-            _link_or_copy(path, staged / path.name)
+            feed.link_or_copy(path, records / path.name)
     known: dict[str, dict[str, Any]] = {}
     if decided_partitions is not None and plan.previous_snapshot:
-        previous = feed_path / plan.previous_snapshot
-        manifest = json.loads((previous / feed.MANIFEST).read_text(encoding="utf-8"))
-        redone = {f"part-{key:04d}.parquet" for key in decided_partitions}
-        for entry in manifest["files"]:
-            if entry["name"] not in redone:
-                os.link(previous / entry["name"], staged / entry["name"])
-                known[entry["name"]] = entry
-    manifest_fields = {**manifest_fields, "rows_per_system": _rows_per_system(str(staged))}
+        previous = feed.live_snapshot(feed_path)
+        if previous is None or previous.name != plan.previous_snapshot:
+            raise RunFailed("the live snapshot changed while the run was deciding")
+        redone = {feed.part_name(key) for key in decided_partitions}
+        for name, entry in feed.part_entries(previous).items():
+            if name not in redone:
+                feed.link_or_copy(previous.path / str(entry["name"]), records / name)
+                known[f"{feed.RECORDS_DIR}/{name}"] = entry
+    manifest_fields = {**manifest_fields, "rows_per_system": _rows_per_system(str(records))}
     previous_live = feed.live_snapshot(feed_path)
     candidates = (
         dirty_record_ids(work_dir)
         if previous_live is not None and previous_live.name == plan.previous_snapshot
         else None
     )
+    unavailable_ids = Path(work_dir) / UNAVAILABLE_PREVIOUS_FILE
     manifest_fields["change_set"] = diff.write_change_set(
-        staged, previous_live, Path(work_dir), candidates
+        staged,
+        previous_live,
+        Path(work_dir),
+        candidates,
+        unavailable=set(plan.unavailable_parts),
+        unavailable_ids=unavailable_ids if unavailable_ids.exists() else None,
     )
     feed.publish_snapshot(
         feed_path,
@@ -641,6 +728,9 @@ def nightly_run(
         with stage("state"):
             plan = plan_partitions(warehouse, feed_dir, work_dir, as_of, partitions, rules)
             summary.plan = plan.reason
+            for warning in plan.warnings():
+                summary.warnings.append(warning)
+                logger.warning("feed: %s", warning)
             logger.info("plan: %s", plan.reason)
             partition_keys = export_state(
                 warehouse, as_of, partitions, work_dir, run_id, affected=plan.affected
@@ -828,14 +918,6 @@ def _rows_per_system(folder: str) -> dict[str, int]:
     return {str(system): int(rows) for system, rows in counts.iter_rows()}
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
-    """Hard-link a finished file into place; copy where the folders are on two file systems."""
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
-
-
 def _count_decisions(warehouse: str, summary: RunSummary) -> None:
     """Records and reasons over all partitions, reused ones included."""
     with connect(Path(warehouse)) as connection:
@@ -920,4 +1002,3 @@ def _fill_report_lists(warehouse: str, summary: RunSummary) -> None:
 
 def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
-            summary.rows_quarantined_without_id += outcome.rows_quarantined_without_id

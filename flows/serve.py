@@ -83,6 +83,7 @@ def scheduled_nightly_run(
     """
     from flows.cli import today_in_stockholm
     from flows.distributed import dask_task_runner
+    from flows.feed import FeedError, claim_feed
     from flows.lock import RunLock, RunLocked
     from flows.nightly import nightly_run
     from transforms.rules import default_rules_path
@@ -92,7 +93,11 @@ def scheduled_nightly_run(
     rules_path = rules or str(default_rules_path())
     try:
         check_can_run(day, Path(feed_dir), Path(rules_path))
-        with RunLock(Path(warehouse)):
+        with RunLock(Path(warehouse), feed=Path(feed_dir)):
+            try:
+                claim_feed(Path(feed_dir), Path(warehouse))
+            except FeedError as error:
+                raise ConfigError(str(error)) from None
             logger.info("nightly run for business date %s", day)
             flow_to_run = nightly_run
             if dask or dask_address:

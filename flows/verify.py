@@ -4,8 +4,10 @@ For operators and auditors. Three independent layers, each reported as
 mismatch kinds with counts (never a value from a record):
 
 1. **The feed on its own.** `CURRENT` names a complete snapshot; every file the
-   manifest lists is there with the sha256 and row count it states; no Parquet
-   file is in the snapshot that the manifest does not list; `row_count` and
+   manifest lists is there with the sha256 and row count it states (record
+   parts in `records/`, or at the snapshot's root in snapshots made before
+   that layout; any other name is a mismatch); no file is in the snapshot that
+   the manifest does not list; `row_count` and
    `rows_per_system` add up; every row carries the manifest's rules version and
    each record id appears once.
 2. **The feed against the warehouse.** The snapshot's run is recorded as
@@ -22,7 +24,10 @@ mismatch kinds with counts (never a value from a record):
    a mismatch: the live feed does not follow the rules in force.
 
 Every query takes its values as parameters; only file paths (ATTACH, COPY
-targets) are quoted into SQL text.
+targets) are quoted into SQL text. A file whose checksum fails is left out of
+the deeper layers (its bytes are not the published ones). When a check cannot
+be completed (a library error on a damaged file), the findings made so far are
+still reported, with a line saying verification is incomplete.
 """
 
 from __future__ import annotations
@@ -42,8 +47,10 @@ from typing import Any
 
 import duckdb
 import polars as pl
+from polars.exceptions import PanicException
 
-from flows.feed import CURRENT, FEED_COLUMNS, MANIFEST, file_sha256
+from flows.feed import CURRENT, FEED_COLUMNS, MANIFEST, file_sha256, is_part_path
+from flows.lock import FEED_LOCK_NAME
 from flows.sql import load_sql
 from flows.warehouse import WORK_FILE_COMPRESSION, limit_resources
 
@@ -80,10 +87,12 @@ class VerifyReport:
     mismatch_files: dict[str, list[str]] = field(default_factory=dict)
     checked: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    incomplete: str | None = None
+    """The error type that stopped verification part-way; None when it ran to the end."""
 
     @property
     def ok(self) -> bool:
-        return not self.mismatches
+        return not self.mismatches and self.incomplete is None
 
     def add(self, kind: str, count: int = 1, *, file: str | None = None) -> None:
         if count <= 0:
@@ -108,8 +117,15 @@ class VerifyReport:
             files = self.mismatch_files.get(kind)
             suffix = f" ({', '.join(sorted(set(files))[:10])})" if files else ""
             out.append(f"verify: MISMATCH {kind}: {count}{suffix}")
+        if self.incomplete is not None:
+            out.append(
+                f"verify: could not complete verification ({self.incomplete}); the findings "
+                "above are those made before it stopped: treat the feed as unverified"
+            )
         if self.ok:
             out.append("verify: OK")
+        elif not self.mismatches:
+            out.append("verify: FAILED, verification incomplete")
         else:
             total = sum(self.mismatches.values())
             out.append(f"verify: FAILED, {total} mismatches of {len(self.mismatches)} kinds")
@@ -142,23 +158,40 @@ def verify(
     if not warehouse.is_file():
         raise VerifyError(f"no warehouse at {warehouse}: nothing to verify against")
     report = VerifyReport()
-    with _no_run_in_progress(warehouse), _warehouse(warehouse) as connection:
-        published = _latest_published_run(connection)
-        live = check_feed(feed_dir, report, anything_published=published is not None)
-        if live is None:
-            return report
-        _check_run(connection, live, published, report)
-        _check_decisions(connection, live, published, report)
-        if rules is not None:
-            if rules.rules_version != live.manifest["rules_version"]:
-                report.add("rules_file_differs_from_feed")
-                report.notes.append(
-                    f"the rule file is version {rules.rules_version}; the live feed was "
-                    "decided under another version, so it was not decided again"
-                )
-            else:
-                _check_against_rules(connection, warehouse, live, rules, report)
+    with _no_run_in_progress(warehouse, feed_dir), _warehouse(warehouse) as connection:
+        try:
+            _all_layers(connection, feed_dir, warehouse, rules, report)
+        except VerifyError:
+            raise
+        except (Exception, PanicException) as error:
+            # A damaged file can make a library fail part-way: what was found
+            # before stays in the report. Only the error's type is shown.
+            report.incomplete = type(error).__name__
     return report
+
+
+def _all_layers(
+    connection: duckdb.DuckDBPyConnection,
+    feed_dir: Path,
+    warehouse: Path,
+    rules: Any,
+    report: VerifyReport,
+) -> None:
+    published = _latest_published_run(connection)
+    live = check_feed(feed_dir, report, anything_published=published is not None)
+    if live is None:
+        return
+    _check_run(connection, live, published, report)
+    _check_decisions(connection, live, published, report)
+    if rules is not None:
+        if rules.rules_version != live.manifest["rules_version"]:
+            report.add("rules_file_differs_from_feed")
+            report.notes.append(
+                f"the rule file is version {rules.rules_version}; the live feed was "
+                "decided under another version, so it was not decided again"
+            )
+        else:
+            _check_against_rules(connection, warehouse, live, rules, report)
 
 
 def check_feed(
@@ -209,19 +242,21 @@ def check_feed(
     report.rules_version = str(manifest["rules_version"])
     report.files = len(files)
     good: list[Path] = []
+    damaged = 0
     listed: set[str] = set()
     rows_total = 0
     for entry in files:
         file_name = str(entry["name"])
         listed.add(file_name)
-        if not _SAFE_FILE_NAME.match(file_name) or not file_name.endswith(".parquet"):
+        if not is_part_path(file_name):
             report.add("manifest_bad_file_name", file=file_name)
             continue
         file_path = path / file_name
-        if not file_path.is_file() or file_path.is_symlink():
+        if not file_path.is_file() or _linked_outside(path, file_path):
             report.add("file_missing", file=file_name)
             continue
-        if file_sha256(file_path) != entry["sha256"]:
+        intact = file_sha256(file_path) == entry["sha256"]
+        if not intact:
             report.add("file_checksum_mismatch", file=file_name)
         try:
             rows = int(pl.scan_parquet(file_path).select(pl.len()).collect().item())
@@ -236,12 +271,19 @@ def check_feed(
         if missing_columns:
             report.add("file_columns_missing", file=file_name)
             continue
-        good.append(file_path)
+        if intact:
+            good.append(file_path)
+        else:
+            damaged += 1
     for extra in manifest.get("extra_files", []) or []:
         extra_name = str(extra.get("name", "")) if isinstance(extra, dict) else ""
         listed.add(extra_name)
         extra_path = path / extra_name
-        if not _safe_relative(extra_name) or not extra_path.is_file() or extra_path.is_symlink():
+        if (
+            not _safe_relative(extra_name)
+            or not extra_path.is_file()
+            or _linked_outside(path, extra_path)
+        ):
             report.add("file_missing", file=extra_name)
         elif file_sha256(extra_path) != extra.get("sha256"):
             report.add("file_checksum_mismatch", file=extra_name)
@@ -260,6 +302,10 @@ def check_feed(
         report.add("manifest_rows_per_system_mismatch")
         per_system = {}
     report.checked.append("the snapshot's files against its manifest (sha256, rows)")
+    if damaged:
+        report.notes.append(
+            f"{damaged} files whose checksum failed were left out of the checks below"
+        )
     if good:
         frame = pl.scan_parquet(good).select("record_id", "source_system", "rules_version")
         counts = frame.group_by("source_system").len().collect()
@@ -543,27 +589,40 @@ def _warehouse(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 @contextmanager
-def _no_run_in_progress(warehouse: Path) -> Iterator[None]:
+def _no_run_in_progress(warehouse: Path, feed_dir: Path) -> Iterator[None]:
     """Refuse to verify while a run holds the run lock (flows/lock.py); take nothing over.
 
-    A shared lock is held only for the moment it takes to look: verify never
-    keeps a nightly run from starting.
+    Both of its files: the warehouse's, and the feed's (a run with another
+    warehouse may be publishing to this feed). A shared lock is held only for
+    the moment it takes to look: verify never keeps a nightly run from starting.
     """
-    lock_path = warehouse.with_name(warehouse.name + ".lock")
-    try:
-        descriptor = os.open(lock_path, os.O_RDONLY)
-    except FileNotFoundError:
-        yield
-        return
-    try:
+    for lock_path in (warehouse.with_name(warehouse.name + ".lock"), feed_dir / FEED_LOCK_NAME):
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise WarehouseBusy("a jvn run is in progress; verify when it has finished") from None
-        fcntl.flock(descriptor, fcntl.LOCK_UN)
-    finally:
-        os.close(descriptor)
+            descriptor = os.open(lock_path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise WarehouseBusy(
+                    "a jvn run is in progress; verify when it has finished"
+                ) from None
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+        finally:
+            os.close(descriptor)
     yield
+
+
+def _linked_outside(snapshot: Path, path: Path) -> bool:
+    """A symlink anywhere between the snapshot folder and the file (`records` included)."""
+    relative = path.relative_to(snapshot)
+    current = snapshot
+    for part in relative.parts:
+        current = current / part
+        if current.is_symlink():
+            return True
+    return False
 
 
 def _quoted(value: str) -> str:

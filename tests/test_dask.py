@@ -64,7 +64,8 @@ def _run(root: Path, *extra: str) -> dict[str, object]:
 
 def _feed_files(root: Path) -> dict[str, bytes]:
     snapshot = root / "feed" / (root / "feed" / "CURRENT").read_text().strip()
-    return {path.name: path.read_bytes() for path in sorted(snapshot.glob("*.parquet"))}
+    records = snapshot / "records"
+    return {path.name: path.read_bytes() for path in sorted(records.glob("*.parquet"))}
 
 
 def _decisions(root: Path) -> list[tuple[object, ...]]:

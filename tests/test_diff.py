@@ -220,8 +220,8 @@ def test_change_sets_are_named_in_the_manifest_with_checksums(two_runs: Job) -> 
         (extra,) = manifest["extra_files"]
         assert extra["name"] == CHANGE_SET_FILE
         assert extra["sha256"] == file_sha256(folder / CHANGE_SET_FILE)
-        # The snapshot's own *.parquet stay the visible records and nothing else.
-        assert sorted(p.name for p in folder.glob("*.parquet")) == sorted(
+        # The snapshot's records/ folder holds the visible records and nothing else.
+        assert sorted(f"records/{p.name}" for p in (folder / "records").iterdir()) == sorted(
             entry["name"] for entry in manifest["files"]
         )
     first_changes = change_set(two_runs.feed / first)

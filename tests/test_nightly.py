@@ -72,7 +72,7 @@ class Job:
     def feed_rows(self) -> pl.DataFrame:
         live = live_snapshot(self.feed)
         assert live is not None
-        files = sorted(live.path.glob("*.parquet"))
+        files = sorted((live.path / "records").glob("*.parquet"))
         return pl.concat([pl.read_parquet(f) for f in files]).sort("record_id")
 
     def decisions(self) -> dict[str, str]:

@@ -87,7 +87,7 @@ def rewrite(job: Job, path: Path, frame: pl.DataFrame) -> None:
     manifest_path = snapshot(job) / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     for entry in manifest["files"]:
-        if entry["name"] == path.name:
+        if snapshot(job) / entry["name"] == path:
             entry["rows"] = frame.height
             entry["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
     files = [snapshot(job) / entry["name"] for entry in manifest["files"]]

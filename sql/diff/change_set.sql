@@ -6,6 +6,9 @@
 -- files (the other side's files are then passed, and read as empty).
 -- $candidates (a list of record ids, or NULL for all): an incremental run kept
 -- every other record's row as it was, so only these can differ.
+-- $unknown_files (when $has_unknown): ids of records the previous snapshot held
+-- in parts that are lost or damaged; their old row is unknown, so each is
+-- 'changed' when still shown and 'disappeared' otherwise, never left out.
 WITH candidates AS (
     SELECT DISTINCT unnest(CAST($candidates AS VARCHAR[])) AS record_id
 ),
@@ -22,6 +25,11 @@ old_rows AS (
     WHERE $has_old
       AND (CAST($candidates AS VARCHAR[]) IS NULL
            OR record_id IN (SELECT record_id FROM candidates))
+    UNION ALL
+    -- No md5 is 'unknown': such a record always differs from its new row.
+    SELECT record_id, 'unknown' AS row_hash
+    FROM read_parquet($unknown_files)
+    WHERE $has_unknown
 )
 SELECT
     CASE
