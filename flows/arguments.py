@@ -25,6 +25,29 @@ def positive(text: str) -> int:
     return value
 
 
+def seconds(text: str) -> float:
+    """A number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError("must be 0 or more seconds")
+    return value
+
+
+def lock_wait_option(sub: argparse.ArgumentParser) -> None:
+    """`--lock-wait SECONDS`: how long to wait for a warehouse another process holds."""
+    sub.add_argument(
+        "--lock-wait",
+        type=seconds,
+        default=None,
+        metavar="SECONDS",
+        help="wait this long while another process (a DuckDB session) holds the warehouse, "
+        "then fail (default: JVN_WAREHOUSE_LOCK_WAIT, else 60)",
+    )
+
+
 def dask_options(sub: argparse.ArgumentParser) -> None:
     """`--dask`, `--dask-address`, `--dask-workers`: where partitions are decided."""
     sub.add_argument(

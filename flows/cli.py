@@ -2,7 +2,12 @@
 
 Exit status (interfaces.md): 0 published; 3 published with rejected deliveries;
 1 failed (nothing published, previous feed untouched); 2 bad arguments or
-configuration, with a one-line message.
+configuration, with a one-line message; 143 stopped by SIGTERM (as Ctrl-C:
+Prefect's temporary server is stopped, the next run closes the run's record).
+
+Every command runs under a umask of 077: what the job writes beside the
+warehouse holds personal data and is its user's alone (the feed and the
+analysts' database get their modes explicitly, docs/operations.md).
 """
 
 from __future__ import annotations
@@ -10,20 +15,32 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flows.arguments import business_date as _date
-from flows.arguments import dask_options
+from flows.arguments import dask_options, lock_wait_option
 from flows.arguments import positive as _positive
-from flows.config import ConfigError, pseudonym_key
+from flows.config import (
+    LOCK_WAIT_VARIABLE,
+    ConfigError,
+    key_withheld_from_children,
+    pseudonym_key,
+    warehouse_lock_wait,
+)
+from flows.paths import check_separate, job_places
 from transforms.canonical import LOCAL_TIME_ZONE
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_REJECTED = 0, 1, 2, 3
+EXIT_TERMINATED = 128 + signal.SIGTERM
+PRIVATE_UMASK = 0o077
 
 DEFAULT_INBOX = Path("data/inbox")
 DEFAULT_WAREHOUSE = Path("data/warehouse.duckdb")
@@ -69,15 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--keep-snapshots", type=_positive, default=7)
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.add_argument(
-        "--adopt-feed",
-        action="store_true",
-        help="publish to a feed another warehouse owns, making this one its owner",
-    )
-    run.add_argument(
         "--no-report",
         action="store_true",
         help="do not write the analysts' report (analytics.html) beside the analysts' database",
     )
+    run.add_argument(
+        "--adopt-feed",
+        action="store_true",
+        help="publish to a feed another warehouse owns, making this one its owner",
+    )
+    lock_wait_option(run)
     dask_options(run)
 
     sample = commands.add_parser(
@@ -164,28 +182,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     # 2-core machine that can take longer than Prefect's default wait.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     arguments = build_parser().parse_args(argv)
+    previous_umask = os.umask(PRIVATE_UMASK)
     try:
-        if arguments.command == "run":
-            return command_run(arguments)
-        if arguments.command == "sample":
-            return command_sample(arguments)
-        if arguments.command == "explain":
-            from flows.reports import explain
-
-            return explain(
-                arguments.warehouse, arguments.rules, arguments.record_id, arguments.as_of
-            )
-        if arguments.command == "stats":
-            from flows.reports import stats
-
-            return stats(arguments.warehouse, arguments.by)
-        for module in _command_modules():
-            status = module.run(arguments)
-            if status is not None:
-                return int(status)
+        return _dispatch(arguments)
     except ConfigError as error:
         print(f"jvn: {error}", file=sys.stderr)
         return EXIT_CONFIG
+    finally:
+        os.umask(previous_umask)
+
+
+def _dispatch(arguments: argparse.Namespace) -> int:
+    if arguments.command == "run":
+        return command_run(arguments)
+    if arguments.command == "sample":
+        return command_sample(arguments)
+    if arguments.command == "explain":
+        from flows.reports import explain
+
+        return explain(arguments.warehouse, arguments.rules, arguments.record_id, arguments.as_of)
+    if arguments.command == "stats":
+        from flows.reports import stats
+
+        return stats(arguments.warehouse, arguments.by)
+    for module in _command_modules():
+        status = module.run(arguments)
+        if status is not None:
+            return int(status)
     raise AssertionError(f"unhandled command {arguments.command}")
 
 
@@ -193,9 +216,18 @@ def command_run(arguments: argparse.Namespace) -> int:
     """`jvn run`: check configuration first (exit 2), then run the flow."""
     from flows.feed import FeedError, claim_feed, live_snapshot
     from flows.lock import RunLock, RunLocked
+    from flows.warehouse import WarehouseBusy, make_private, open_waiting
     from transforms.rules import RuleFileError, load_rules
 
     as_of = arguments.as_of or today_in_stockholm()
+    check_separate(
+        job_places(
+            warehouse=arguments.warehouse,
+            inbox=arguments.inbox,
+            analytics=arguments.analytics,
+            feed=arguments.feed,
+        )
+    )
     try:
         load_rules(arguments.rules)
     except RuleFileError as error:
@@ -210,16 +242,74 @@ def command_run(arguments: argparse.Namespace) -> int:
             f"the live feed in {arguments.feed} is for {live.as_of}; a run for the earlier "
             f"date {as_of} would take it back in time. Publish it elsewhere with --feed DIR."
         )
+    with lock_wait_setting(arguments.lock_wait):
+        warehouse_lock_wait()  # a bad JVN_WAREHOUSE_LOCK_WAIT is exit 2, before anything
+        try:
+            with RunLock(arguments.warehouse, feed=arguments.feed), stopped_by_sigterm():
+                make_private(arguments.warehouse)
+                try:
+                    # Opens the warehouse (waiting for an operator's session):
+                    # a file that is no warehouse is one line too.
+                    claim_feed(arguments.feed, arguments.warehouse, adopt=arguments.adopt_feed)
+                except FeedError as error:
+                    raise ConfigError(str(error)) from None
+                if arguments.warehouse.exists():
+                    # Waited for here, before Prefect starts, so that a session
+                    # left open by an operator gives one line, not a failed flow.
+                    open_waiting(arguments.warehouse).close()
+                with key_withheld_from_children():
+                    return _run_flow(arguments, as_of)
+        except (RunLocked, WarehouseBusy) as error:
+            print(f"jvn: {error}", file=sys.stderr)
+            return EXIT_FAILED
+        except Terminated:
+            print(
+                "jvn: stopped by SIGTERM; if the feed was not swapped yet the previous one "
+                "stays live, and the next run closes this run's record",
+                file=sys.stderr,
+            )
+            return EXIT_TERMINATED
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the run is, so that it stops as on Ctrl-C: `finally`
+    blocks run, and Prefect's temporary server is stopped at exit (a SIGTERM
+    left to its default action would end this process and orphan that server)."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+@contextmanager
+def stopped_by_sigterm() -> Iterator[None]:
+    """While inside, SIGTERM raises Terminated (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        with RunLock(arguments.warehouse, feed=arguments.feed):
-            try:
-                claim_feed(arguments.feed, arguments.warehouse, adopt=arguments.adopt_feed)
-            except FeedError as error:
-                raise ConfigError(str(error)) from None
-            return _run_flow(arguments, as_of)
-    except RunLocked as error:
-        print(f"jvn: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def lock_wait_setting(seconds: float | None) -> Iterator[None]:
+    """`--lock-wait` for this command: JVN_WAREHOUSE_LOCK_WAIT, which every
+    opening of the warehouse reads (tasks open it themselves)."""
+    if seconds is None:
+        yield
+        return
+    saved = os.environ.get(LOCK_WAIT_VARIABLE)
+    os.environ[LOCK_WAIT_VARIABLE] = repr(seconds)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(LOCK_WAIT_VARIABLE, None)
+        else:
+            os.environ[LOCK_WAIT_VARIABLE] = saved
 
 
 def _run_flow(arguments: argparse.Namespace, as_of: date) -> int:

@@ -93,6 +93,10 @@ def add_commands(commands: Any, storage: Callable[..., None]) -> None:
 
 def run(arguments: argparse.Namespace) -> int | None:
     """Run `arguments.command` if it is one of ours; None otherwise."""
+    if arguments.command in ("diff", "whatif") and arguments.export:
+        from flows.paths import check_separate, job_places
+
+        check_separate(job_places(warehouse=arguments.warehouse, export=arguments.export))
     if arguments.command == "diff":
         from flows import diff
 
@@ -144,7 +148,9 @@ def rollback(feed_dir: Path, warehouse: Path) -> int:
     """
     from flows.feed import FeedError, live_snapshot, point_current_at, previously_live
     from flows.lock import RunLock, RunLocked
+    from flows.paths import check_separate, job_places
 
+    check_separate(job_places(warehouse=warehouse, feed=feed_dir))
     try:
         # The feed's lock too (a run publishing to it with another warehouse);
         # a feed folder that does not exist is not created for it.

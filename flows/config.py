@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 KEY_VARIABLE = "JVN_PSEUDONYM_KEY"
 KEY_FILE_VARIABLE = "JVN_PSEUDONYM_KEY_FILE"
 _MIN_KEY_LENGTH = 16
+
+LOCK_WAIT_VARIABLE = "JVN_WAREHOUSE_LOCK_WAIT"
+DEFAULT_LOCK_WAIT_SECONDS = 60.0
+"""How long opening the warehouse waits while another process (an operator's
+read-only DuckDB session) holds it, before the run fails with one line."""
+
+_held_key: str | None = None
 
 
 class ConfigError(Exception):
@@ -20,6 +29,8 @@ def pseudonym_key() -> str:
     There is no default: without a key the analysts' database cannot be built
     without either leaking the personnummer or breaking keys across runs.
     """
+    if _held_key is not None:
+        return _held_key
     value = os.environ.get(KEY_VARIABLE)
     if not value and os.environ.get(KEY_FILE_VARIABLE):
         path = Path(os.environ[KEY_FILE_VARIABLE])
@@ -35,3 +46,37 @@ def pseudonym_key() -> str:
     if len(value) < _MIN_KEY_LENGTH:
         raise ConfigError(f"the pseudonym key is shorter than {_MIN_KEY_LENGTH} characters")
     return value
+
+
+@contextmanager
+def key_withheld_from_children() -> Iterator[str]:
+    """Hold the pseudonym key in this process only, for the duration of a run.
+
+    `JVN_PSEUDONYM_KEY` is taken out of the environment, so the processes a run
+    starts (Prefect's temporary server, Dask workers) do not inherit it;
+    `pseudonym_key()` still returns it here. Restored afterwards.
+    """
+    global _held_key
+    key = pseudonym_key()
+    saved = os.environ.pop(KEY_VARIABLE, None)
+    _held_key = key
+    try:
+        yield key
+    finally:
+        _held_key = None
+        if saved is not None:
+            os.environ[KEY_VARIABLE] = saved
+
+
+def warehouse_lock_wait() -> float:
+    """Seconds to wait for the warehouse held by another process (JVN_WAREHOUSE_LOCK_WAIT)."""
+    text = os.environ.get(LOCK_WAIT_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_LOCK_WAIT_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ConfigError(f"{LOCK_WAIT_VARIABLE} is not a number of seconds: {text!r}") from None
+    if not 0 <= seconds < float("inf"):
+        raise ConfigError(f"{LOCK_WAIT_VARIABLE} must be 0 or more seconds")
+    return seconds

@@ -19,7 +19,9 @@ Whatever fails before go_live is taken back: exit 1 always means the old feed is
 
 from __future__ import annotations
 
+import errno
 import functools
+import os
 import resource
 import shutil
 import time
@@ -37,13 +39,19 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows import analytics, diff, feed, history
+from flows import analytics, diff, feed, history, paths
 from flows.faults import checkpoint
 from flows.inbox import DeliveryFolder, InboxListing, discover
 from flows.ingest import DeliveryOutcome, load_delivery, record_later
 from flows.reader import LocalFailure
 from flows.sql import load_sql
-from flows.warehouse import WORK_FILE_COMPRESSION, connect, first_row, private_dir
+from flows.warehouse import (
+    WORK_FILE_COMPRESSION,
+    WarehouseBusy,
+    connect,
+    first_row,
+    private_dir,
+)
 from transforms.canonical import FEEDS
 from transforms.decide import decide
 from transforms.rules import RuleSet, load_rules
@@ -677,34 +685,36 @@ def nightly_run(
         rules_version=rule_set.rules_version,
         partitions=partitions,
     )
-    work_root = private_dir(Path(warehouse).parent / "work")
-    # A killed run leaves its staging files (personal data) behind; this run holds
-    # the lock, so whatever is there is stale.
-    for stale in work_root.iterdir():
-        if stale.is_dir() and not stale.is_symlink():
-            shutil.rmtree(stale, ignore_errors=True)
-        else:
-            stale.unlink(missing_ok=True)
-    work_dir = str(private_dir(work_root / run_id))
-    feed.clean_stale_staging(Path(feed_dir))
-    feed.remove_unpublished(Path(feed_dir))
-    _reconcile_killed_runs(warehouse, feed_dir)
-    with connect(Path(warehouse)) as connection:
-        connection.execute(
-            "INSERT INTO runs (run_id, as_of, rules_version, rules_sha256, started_at, status, "
-            "feed) VALUES ($run_id, $as_of, $rules_version, $sha, $now, 'running', $feed)",
-            {
-                "run_id": run_id,
-                "as_of": as_of,
-                "rules_version": rule_set.rules_version,
-                "sha": rule_set.content_sha256,
-                "now": datetime.now(UTC),
-                "feed": str(Path(feed_dir).resolve()),
-            },
+    work_root = private_dir(paths.work_root(Path(warehouse)))
+    foreign = clear_stale_work(work_root)
+    if foreign:
+        summary.warnings.append(
+            f"the work folder {work_root} holds {foreign} entries the job did not make; "
+            "they were left alone (only the job's own run folders are removed)"
         )
+        logger.warning(summary.warnings[-1])
+    work_dir = str(private_dir(work_root / run_id))
+    _messages_may_name(warehouse, analytics_db, feed_dir)
     stage = _StageClock(summary)
     recorded = live = False
     try:
+        feed.clean_stale_staging(Path(feed_dir))
+        feed.remove_unpublished(Path(feed_dir))
+        _reconcile_killed_runs(warehouse, feed_dir)
+        with connect(Path(warehouse)) as connection:
+            connection.execute(
+                "INSERT INTO runs (run_id, as_of, rules_version, rules_sha256, started_at, "
+                "status, feed) VALUES ($run_id, $as_of, $rules_version, $sha, $now, 'running', "
+                "$feed)",
+                {
+                    "run_id": run_id,
+                    "as_of": as_of,
+                    "rules_version": rule_set.rules_version,
+                    "sha": rule_set.content_sha256,
+                    "now": datetime.now(UTC),
+                    "feed": str(Path(feed_dir).resolve()),
+                },
+            )
         with stage("load"):
             listing = discover_inbox(inbox, as_of)
             deliveries = listing.deliveries
@@ -806,12 +816,53 @@ def nightly_run(
         summary.status = "failed"
         if summary.snapshot:
             feed.discard_unpublished(Path(feed_dir), summary.snapshot)
-        _finish_run(warehouse, summary, status="failed", message=message, undo=recorded)
+        message += _record_failure(warehouse, summary, message, undo=recorded)
         logger.error("run %s failed: %s", run_id, message)
         raise RunFailed(message) from None
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
+        _messages_may_name()
     return summary.as_dict()
+
+
+def _record_failure(warehouse: str, summary: RunSummary, message: str, *, undo: bool) -> str:
+    """Record the failed run; what to add to the message when even that fails.
+
+    The failure must still be reported in one line (the cause is often the same:
+    the warehouse held by another process, a full disk). The run's record then
+    stays `running` (or `published` with a feed that never went live), and the
+    next run closes it as killed and takes its history back.
+    """
+    try:
+        _finish_run(warehouse, summary, status="failed", message=message, undo=undo)
+    except Exception as error:
+        cause = (
+            "the warehouse is still held by another process"
+            if isinstance(error, WarehouseBusy)
+            else safe_message(error)
+        )
+        return (
+            f"; this failure could not be recorded in the warehouse ({cause}): "
+            "the next run records the run as killed"
+        )
+    return ""
+
+
+def clear_stale_work(work_root: Path) -> int:
+    """Remove the run folders a killed run left (staging files, personal data).
+
+    The run holds the lock, so the job's own folders there are stale. Only
+    folders with the job's own names (`paths.JOB_WORK_NAME`) are removed: an
+    operator's files in the work folder are left alone. Returns how many
+    entries were left.
+    """
+    foreign = 0
+    for entry in work_root.iterdir():
+        if entry.is_dir() and not entry.is_symlink() and paths.JOB_WORK_NAME.match(entry.name):
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            foreign += 1
+    return foreign
 
 
 class _StageClock:
@@ -882,10 +933,51 @@ def safe_message(error: BaseException) -> str:
     from transforms.rules import RuleFileError
     from transforms.schemas import ValidationFailed
 
-    safe_types = (RunFailed, ValidationFailed, RuleFileError, DeliveryFileError, feed.FeedError)
+    safe_types = (
+        RunFailed,
+        ValidationFailed,
+        RuleFileError,
+        DeliveryFileError,
+        feed.FeedError,
+        WarehouseBusy,
+    )
     if isinstance(error, safe_types):
         return str(error)
-    return f"internal error ({type(error).__name__}); see the operator guide"
+    what = type(error).__name__
+    if isinstance(error, OSError) and error.errno:
+        what += f" {errno.errorcode.get(error.errno, str(error.errno))}"
+        named = [
+            str(name)
+            for name in (error.filename, error.filename2)
+            if name is not None and _is_own_file(name)
+        ]
+        if named:
+            what += " on " + " -> ".join(named)
+    return f"internal error ({what}); see 'Internal errors' in docs/operations.md"
+
+
+_own_places: list[Path] = []
+"""The running job's own files and folders: an error's message may name a path
+under these (they carry no personal data; a delivery's file names are the sender's)."""
+
+
+def _messages_may_name(
+    warehouse: str | None = None, analytics_db: str | None = None, feed_dir: str | None = None
+) -> None:
+    """Set (or, without arguments, clear) the paths an error message may name."""
+    _own_places.clear()
+    if warehouse and analytics_db and feed_dir:
+        places = paths.job_places(
+            warehouse=Path(warehouse), analytics=Path(analytics_db), feed=Path(feed_dir)
+        )
+        _own_places.extend(Path(os.path.abspath(p)) for group in places.values() for p in group)
+
+
+def _is_own_file(name: str | bytes | int) -> bool:
+    if not isinstance(name, str):
+        return False
+    path = Path(os.path.abspath(name))
+    return any(path == place or place in path.parents for place in _own_places)
 
 
 def _count_outcomes(summary: RunSummary, outcomes: list[DeliveryOutcome]) -> None:

@@ -41,11 +41,28 @@ class RunRefused(Exception):
     """A scheduled run found its configuration unusable; it touched nothing."""
 
 
-def check_can_run(as_of: date, feed_dir: Path, rules: Path) -> None:
-    """What `jvn run` checks before it touches anything; raises ConfigError."""
+def check_can_run(
+    as_of: date,
+    feed_dir: Path,
+    rules: Path,
+    *,
+    warehouse: Path | None = None,
+    inbox: Path | None = None,
+    analytics: Path | None = None,
+) -> None:
+    """What `jvn run` checks before it touches anything; raises ConfigError.
+
+    With `warehouse`, also that no two of the job's places overlap
+    (flows/paths.py `check_separate`).
+    """
     from flows.feed import FeedError, live_snapshot
+    from flows.paths import check_separate, job_places
     from transforms.rules import RuleFileError, load_rules
 
+    if warehouse is not None:
+        check_separate(
+            job_places(warehouse=warehouse, inbox=inbox, analytics=analytics, feed=feed_dir)
+        )
     try:
         load_rules(rules)
     except RuleFileError as error:
@@ -86,14 +103,23 @@ def scheduled_nightly_run(
     from flows.feed import FeedError, claim_feed
     from flows.lock import RunLock, RunLocked
     from flows.nightly import nightly_run
+    from flows.warehouse import make_private
     from transforms.rules import default_rules_path
 
     logger = get_run_logger()
     day = as_of or today_in_stockholm()
     rules_path = rules or str(default_rules_path())
     try:
-        check_can_run(day, Path(feed_dir), Path(rules_path))
+        check_can_run(
+            day,
+            Path(feed_dir),
+            Path(rules_path),
+            warehouse=Path(warehouse),
+            inbox=Path(inbox),
+            analytics=Path(analytics_db),
+        )
         with RunLock(Path(warehouse), feed=Path(feed_dir)):
+            make_private(Path(warehouse))
             try:
                 claim_feed(Path(feed_dir), Path(warehouse))
             except FeedError as error:
@@ -170,8 +196,17 @@ def serve(arguments: argparse.Namespace) -> int:
     from prefect.settings import PREFECT_API_URL
 
     options = deployment_options(arguments)
+    from flows.paths import check_separate, job_places
     from transforms.rules import RuleFileError, load_rules
 
+    check_separate(
+        job_places(
+            warehouse=Path(arguments.warehouse),
+            inbox=Path(arguments.inbox),
+            analytics=Path(arguments.analytics),
+            feed=Path(arguments.feed),
+        )
+    )
     try:
         load_rules(Path(arguments.rules))
     except RuleFileError as error:

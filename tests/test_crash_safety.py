@@ -276,3 +276,57 @@ def test_a_failed_run_leaves_the_previous_feed_live(
     assert result.returncode == 1, describe(result)
     assert "the previous feed stays live" in result.stderr
     assert current(job) == installation.live_before, "exit 1 said so, but a new feed is live"
+
+
+_KILL_AT_SECOND_MELIOR = """
+import os, signal, sys
+import flows.ingest
+
+passed = []
+
+def checkpoint(name):
+    if name == "load:melior":
+        passed.append(name)
+        if len(passed) == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+flows.ingest.checkpoint = checkpoint
+from flows.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_files_left_by_a_run_killed_while_loading_are_private(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """DuckDB's `.wal` holds personnummer; a kill leaves it behind (issue 15, item 11).
+
+    Two Melior deliveries: the first is committed (into the WAL), the run dies
+    loading the second.
+    """
+    job = Job(tmp_path / "job")
+    write_inbox(job.inbox)
+    job.data.mkdir(parents=True, mode=0o755)
+    job.data.chmod(0o755)  # the operator's folder: the job leaves its mode alone
+    previous = os.umask(0o022)  # an ordinary login umask, inherited by the run
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", _KILL_AT_SECOND_MELIOR, *job.run_args(DAY_2)],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_S,
+            check=False,
+        )
+    finally:
+        os.umask(previous)
+    assert result.returncode == -9, describe(result)
+    assert job.warehouse.with_name(job.warehouse.name + ".wal").exists(), "no WAL was left"
+    for path in job.data.rglob("*"):
+        mode = path.lstat().st_mode & 0o777
+        where = path.relative_to(job.data)
+        if path == job.analytics:
+            assert mode & 0o007 == 0, f"{where} is readable by everyone ({mode:o})"
+        else:
+            assert mode & 0o077 == 0, f"{where} is open to others ({mode:o})"
