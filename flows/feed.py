@@ -151,6 +151,13 @@ def unavailable_parts(snapshot: LiveSnapshot) -> dict[str, str]:
     when its bytes are the ones that were published.
     """
     found: dict[str, str] = {}
+    listed = snapshot.manifest.get("files")
+    if not isinstance(listed, list) or len(part_entries(snapshot)) != len(listed):
+        # A list the job did not write (a name that is no part of either
+        # layout, an entry twice): nothing it names is trusted.
+        found = dict.fromkeys(part_entries(snapshot), "damaged")
+        found["(the manifest's list of files)"] = "damaged"
+        return found
     for name, entry in part_entries(snapshot).items():
         path = snapshot.path / str(entry["name"])
         if not path.is_file() or path.is_symlink():

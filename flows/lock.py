@@ -4,7 +4,7 @@ The lock is an OS file lock (flock), so a run killed by SIGKILL releases it the
 moment the process dies: a stale lock file is simply taken over by the next run.
 The file records who holds it, for the operator's message.
 
-A run that publishes also locks the feed folder (`<feed>/.lock`): two runs with
+A run that publishes also locks the feed folder (`<feed>/LOCK`): two runs with
 different warehouses and one feed would otherwise both publish to it.
 """
 
@@ -22,13 +22,14 @@ class RunLocked(Exception):
     """Another run holds the lock; nothing was touched."""
 
 
-FEED_LOCK_NAME = ".lock"
-"""The lock file inside the feed folder (flows/feed.py LOCK_FILE)."""
+FEED_LOCK_NAME = "LOCK"
+"""The lock file inside the feed folder: not a dot-file, which would read as a
+half-written leftover (flows/feed.py `clean_stale_staging`)."""
 
 
 class RunLock:
     """`with RunLock(warehouse, feed=feed_dir):` holds `<warehouse>.lock` and
-    `<feed>/.lock` for the run's duration (the feed's only when `feed` is given)."""
+    `<feed>/LOCK` for the run's duration (the feed's only when `feed` is given)."""
 
     def __init__(self, warehouse: Path, *, feed: Path | None = None) -> None:
         self.path = warehouse.with_name(warehouse.name + ".lock")

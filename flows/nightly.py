@@ -136,15 +136,15 @@ class RunSummary:
     deliveries_later: list[str] = field(default_factory=list)
     """Deliveries dated after as_of, left for a later run (`melior/2026-11-27`)."""
     rows_quarantined: int = 0
+    rows_quarantined_without_id: int = 0
+    """Quarantined rows whose record id could not be read: their records may still show
+    an older version (nothing names the record to hide)."""
     records_loaded: int = 0
     units_exempt_by_name_only: list[dict[str, Any]] = field(default_factory=list)
     unknown_codes: list[dict[str, Any]] = field(default_factory=list)
     ignored_folders: list[str] = field(default_factory=list)
     changes: dict[str, int] = field(default_factory=dict)
     plan: str = ""
-    rows_quarantined_without_id: int = 0
-    """Quarantined rows whose record id could not be read: their records may still show
-    an older version (nothing names the record to hide)."""
     partitions: int = 0
     partitions_decided: int = 0
     stage_seconds: dict[str, float] = field(default_factory=dict)
@@ -241,8 +241,7 @@ class PartitionPlan:
         if not self.unavailable_parts:
             return []
         listed = ", ".join(
-            f"{feed.RECORDS_DIR}/{name} {state}"
-            for name, state in sorted(self.unavailable_parts.items())
+            f"{name} {state}" for name, state in sorted(self.unavailable_parts.items())
         )
         change_set = (
             "its change set lists their records as changed or disappeared"
@@ -986,6 +985,7 @@ def _count_outcomes(summary: RunSummary, outcomes: list[DeliveryOutcome]) -> Non
             summary.deliveries_loaded += 1
             summary.records_loaded += outcome.records_loaded
             summary.rows_quarantined += outcome.rows_quarantined
+            summary.rows_quarantined_without_id += outcome.rows_quarantined_without_id
         elif outcome.status == "already_loaded":
             summary.deliveries_already_loaded += 1
         elif outcome.status == "duplicate":

@@ -9,6 +9,7 @@ over the feed, and a garbled `CURRENT` is a one-line refusal, never a traceback.
 from __future__ import annotations
 
 import errno
+import json
 from datetime import date
 from pathlib import Path
 
@@ -138,6 +139,36 @@ def test_a_damaged_part_is_rebuilt_not_carried_forward(
     same = job.feed_rows().equals(_full_run_rows(tmp_path))
     assert same, "the feed differs from a full run's (rows not printed)"
     assert _verify(job, capsys)[0] == 0
+
+
+def test_a_manifest_naming_a_file_of_neither_layout_makes_the_next_run_rebuild_everything(
+    job: Job, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    live = live_snapshot(job.feed)
+    assert live is not None
+    manifest_path = live.path / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["files"].append({"name": "../elsewhere/part-0009.parquet", "rows": 1, "sha256": "0"})
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    capsys.readouterr()
+
+    assert job.run(DAY_2) == 0
+
+    out = capsys.readouterr().out
+    assert "WARNING" in out and "elsewhere" not in out
+    same = job.feed_rows().equals(_full_run_rows(tmp_path))
+    assert same, "the feed differs from a full run's (rows not printed)"
+    assert _runs_decided(job)[-1] == 4
+
+
+def _runs_decided(job: Job) -> list[int]:
+    import duckdb
+
+    with duckdb.connect(str(job.warehouse), read_only=True) as connection:
+        rows = connection.execute(
+            "SELECT partitions_decided FROM runs WHERE status = 'published' ORDER BY run_seq"
+        ).fetchall()
+    return [int(row[0]) for row in rows]
 
 
 def test_change_set_against_a_snapshot_with_a_lost_part_still_lists_what_disappeared(
