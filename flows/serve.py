@@ -28,8 +28,22 @@ from prefect import flow, get_run_logger
 from prefect.deployments.runner import EntrypointType
 from prefect.schedules import Cron, Schedule
 
-from flows.config import ConfigError, pseudonym_key
+from flows import nightly
+from flows.common.config import (
+    DEFAULT_ANALYTICS,
+    DEFAULT_FEED,
+    DEFAULT_INBOX,
+    DEFAULT_WAREHOUSE,
+    ConfigError,
+    today_in_stockholm,
+)
+from flows.common.errors import FeedError
+from flows.common.lock import RunLock, RunLocked
+from flows.common.warehouse import make_private
+from flows.preflight import check_can_run, check_configuration
+from flows.publish.feed import claim_feed
 from transforms.canonical import LOCAL_TIME_ZONE
+from transforms.rules import default_rules_path
 
 DEFAULT_CRON = "30 2 * * *"
 DEFAULT_TIMEZONE = LOCAL_TIME_ZONE
@@ -41,50 +55,12 @@ class RunRefused(Exception):
     """A scheduled run found its configuration unusable; it touched nothing."""
 
 
-def check_can_run(
-    as_of: date,
-    feed_dir: Path,
-    rules: Path,
-    *,
-    warehouse: Path | None = None,
-    inbox: Path | None = None,
-    analytics: Path | None = None,
-) -> None:
-    """What `jvn run` checks before it touches anything; raises ConfigError.
-
-    With `warehouse`, also that no two of the job's places overlap
-    (flows/paths.py `check_separate`).
-    """
-    from flows.feed import FeedError, live_snapshot
-    from flows.paths import check_separate, job_places
-    from transforms.rules import RuleFileError, load_rules
-
-    if warehouse is not None:
-        check_separate(
-            job_places(warehouse=warehouse, inbox=inbox, analytics=analytics, feed=feed_dir)
-        )
-    try:
-        load_rules(rules)
-    except RuleFileError as error:
-        raise ConfigError(str(error)) from None
-    pseudonym_key()
-    try:
-        live = live_snapshot(feed_dir)
-    except FeedError as error:
-        raise ConfigError(str(error)) from None
-    if live is not None and as_of < live.as_of:
-        raise ConfigError(
-            f"the live feed in {feed_dir} is for {live.as_of}; a run for the earlier "
-            f"date {as_of} would take it back in time"
-        )
-
-
 @flow(name=SCHEDULED_FLOW_NAME, validate_parameters=True)
 def scheduled_nightly_run(
-    inbox: str = "data/inbox",
-    warehouse: str = "data/warehouse.duckdb",
-    analytics_db: str = "data/analytics.duckdb",
-    feed_dir: str = "data/feed",
+    inbox: str = str(DEFAULT_INBOX),
+    warehouse: str = str(DEFAULT_WAREHOUSE),
+    analytics_db: str = str(DEFAULT_ANALYTICS),
+    feed_dir: str = str(DEFAULT_FEED),
     rules: str | None = None,
     partitions: int = 16,
     keep_snapshots: int = 7,
@@ -98,14 +74,6 @@ def scheduled_nightly_run(
     With `dask` (a local cluster of `dask_workers` processes) or `dask_address`
     (a running scheduler), partitions are decided on Dask, as `jvn run --dask`.
     """
-    from flows.cli import today_in_stockholm
-    from flows.distributed import dask_task_runner
-    from flows.feed import FeedError, claim_feed
-    from flows.lock import RunLock, RunLocked
-    from flows.nightly import nightly_run
-    from flows.warehouse import make_private
-    from transforms.rules import default_rules_path
-
     logger = get_run_logger()
     day = as_of or today_in_stockholm()
     rules_path = rules or str(default_rules_path())
@@ -125,10 +93,7 @@ def scheduled_nightly_run(
             except FeedError as error:
                 raise ConfigError(str(error)) from None
             logger.info("nightly run for business date %s", day)
-            flow_to_run = nightly_run
-            if dask or dask_address:
-                runner = dask_task_runner(dask_address, dask_workers)
-                flow_to_run = nightly_run.with_options(task_runner=runner)
+            flow_to_run = nightly.with_task_runner(dask, dask_address, dask_workers)
             return flow_to_run(
                 as_of=day,
                 inbox=inbox,
@@ -196,22 +161,13 @@ def serve(arguments: argparse.Namespace) -> int:
     from prefect.settings import PREFECT_API_URL
 
     options = deployment_options(arguments)
-    from flows.paths import check_separate, job_places
-    from transforms.rules import RuleFileError, load_rules
-
-    check_separate(
-        job_places(
-            warehouse=Path(arguments.warehouse),
-            inbox=Path(arguments.inbox),
-            analytics=Path(arguments.analytics),
-            feed=Path(arguments.feed),
-        )
+    check_configuration(
+        Path(arguments.rules),
+        warehouse=Path(arguments.warehouse),
+        inbox=Path(arguments.inbox),
+        analytics=Path(arguments.analytics),
+        feed=Path(arguments.feed),
     )
-    try:
-        load_rules(Path(arguments.rules))
-    except RuleFileError as error:
-        raise ConfigError(str(error)) from None
-    pseudonym_key()
     if not (PREFECT_API_URL.value() or os.environ.get("PREFECT_API_URL")):
         raise ConfigError(
             "jvn serve needs a Prefect server to keep its schedule: start one "

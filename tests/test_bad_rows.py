@@ -16,8 +16,8 @@ from typing import Any
 import duckdb
 import pytest
 
+from flows.audit.reports import print_run_summary
 from flows.cli import main
-from flows.reports import print_run_summary
 from tests.inbox_builder import write_delivery
 from tests.trust_support import _asynja
 

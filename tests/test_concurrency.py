@@ -1,7 +1,7 @@
 """One run at a time: a second `jvn run` is refused at once and touches nothing; a
 lock left behind by a killed run is taken over.
 
-The lock is `flows/lock.py`'s flock on `<warehouse>.lock`: the kernel drops it
+The lock is `flows/common/lock.py`'s flock on `<warehouse>.lock`: the kernel drops it
 when its holder dies, however it dies, so the file left behind is only a note
 of who held it last.
 """
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.lock import RunLock, RunLocked
-from flows.warehouse import connect
+from flows.common.lock import RunLock, RunLocked
+from flows.common.warehouse import connect
 from tests.trust_support import (
     DAY_1,
     REPO,
@@ -91,7 +91,7 @@ def test_lock_file_with_stale_content_is_taken_over(tmp_path: Path) -> None:
 _HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from flows.lock import RunLock
+from flows.common.lock import RunLock
 with RunLock(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(600)

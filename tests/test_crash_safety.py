@@ -1,6 +1,6 @@
 """Crash safety: `jvn run` killed with SIGKILL at every stage, then run again.
 
-The kill is real: `flows/faults.py` `checkpoint(name)` sends SIGKILL to its own
+The kill is real: `flows/common/faults.py` `checkpoint(name)` sends SIGKILL to its own
 process when `JVN_FAULT_AT` names that point (no `finally`, no `atexit`), and a
 wrapper kills inside the analysts' database rebuild. After each kill:
 
@@ -32,8 +32,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from flows.faults import FAULT_VARIABLE, POINTS
-from flows.verify import VerifyReport, check_feed, verify
+from flows.audit.verify import VerifyReport, check_feed, verify
+from flows.common.faults import FAULT_VARIABLE, POINTS
 from tests.trust_support import (
     DAY_1,
     DAY_2,
@@ -52,7 +52,7 @@ from tests.trust_support import (
 pytestmark = pytest.mark.slow
 
 ANALYTICS_RENAME = "analytics:rename"
-"""Killed inside `flows.analytics.rebuild`, the new database built, not yet renamed."""
+"""Killed inside `flows.publish.analytics.rebuild`, the new database built, not yet renamed."""
 
 ALL_POINTS = (*POINTS, ANALYTICS_RENAME)
 DEFAULT_POINTS = (
@@ -84,7 +84,7 @@ def selected_points() -> tuple[str, ...]:
 
 _KILL_IN_ANALYTICS = """
 import os, signal, sys
-import flows.analytics
+import flows.publish.analytics
 
 class _KillOnReplace:
     def __getattr__(self, name):
@@ -93,7 +93,7 @@ class _KillOnReplace:
     def replace(self, source, target):
         os.kill(os.getpid(), signal.SIGKILL)
 
-flows.analytics.os = _KillOnReplace()
+flows.publish.analytics.os = _KillOnReplace()
 from flows.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -230,8 +230,7 @@ def test_killed_first_run_publishes_nothing_and_the_next_run_repairs_all(
 def test_every_checkpoint_is_in_the_code() -> None:
     """Each documented point is passed by the job (a renamed stage keeps its test)."""
     sources = "".join(
-        (REPO / "flows" / name).read_text(encoding="utf-8")
-        for name in ("nightly.py", "feed.py", "ingest.py")
+        path.read_text(encoding="utf-8") for path in sorted((REPO / "flows").rglob("*.py"))
     )
     for point in POINTS:
         if point.startswith("load:"):
@@ -241,7 +240,7 @@ def test_every_checkpoint_is_in_the_code() -> None:
 
 
 def test_checkpoint_is_a_no_op_without_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    from flows.faults import checkpoint
+    from flows.common.faults import checkpoint
 
     monkeypatch.delenv(FAULT_VARIABLE, raising=False)
     for point in POINTS:
@@ -280,7 +279,7 @@ def test_a_failed_run_leaves_the_previous_feed_live(
 
 _KILL_AT_SECOND_MELIOR = """
 import os, signal, sys
-import flows.ingest
+import flows.load.ingest
 
 passed = []
 
@@ -290,7 +289,7 @@ def checkpoint(name):
         if len(passed) == 2:
             os.kill(os.getpid(), signal.SIGKILL)
 
-flows.ingest.checkpoint = checkpoint
+flows.load.ingest.checkpoint = checkpoint
 from flows.cli import main
 sys.exit(main(sys.argv[1:]))
 """

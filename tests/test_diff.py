@@ -17,8 +17,9 @@ import polars as pl
 import pytest
 
 from flows.cli import main
-from flows.diff import CHANGE_SET_FILE, apply_change_set
-from flows.feed import FEED_COLUMNS, file_sha256, live_snapshot, snapshots
+from flows.common.feed_folder import live_snapshot, snapshots
+from flows.common.files import file_sha256
+from flows.publish.change_set import CHANGE_SET_FILE, apply_change_set
 from tests.inbox_builder import block_row, melior_row, t4_row, write_delivery
 from tests.test_rule_change_scenarios import (
     TEST_KEY,
@@ -27,6 +28,7 @@ from tests.test_rule_change_scenarios import (
     changes_in,
     snapshot_rows,
 )
+from transforms.schemas import FEED_COLUMNS
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 

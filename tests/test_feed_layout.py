@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.cli import main
-from flows.feed import CURRENT, RECORDS_DIR, file_sha256, live_snapshot
+from flows.common.feed_folder import CURRENT, RECORDS_DIR, live_snapshot
+from flows.common.files import file_sha256
 from tests.inbox_builder import melior_row, t4_row, write_delivery
 from tests.test_nightly import Job
 from tests.test_rule_change_scenarios import snapshot_rows

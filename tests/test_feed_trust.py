@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from flows import feed as feed_module
 from flows.cli import main
-from flows.feed import CURRENT, file_sha256, live_snapshot
-from flows.lock import RunLock
+from flows.common import feed_folder as feed_module
+from flows.common import files as files_module
+from flows.common.feed_folder import CURRENT, live_snapshot
+from flows.common.files import file_sha256
+from flows.common.lock import RunLock
 from tests.inbox_builder import melior_row, t4_row, write_delivery
 from tests.test_nightly import Job
 
@@ -174,7 +176,7 @@ def _runs_decided(job: Job) -> list[int]:
 def test_change_set_against_a_snapshot_with_a_lost_part_still_lists_what_disappeared(
     job: Job,
 ) -> None:
-    from flows.diff import CHANGE_SET_FILE, apply_change_set
+    from flows.publish.change_set import CHANGE_SET_FILE, apply_change_set
     from tests.test_rule_change_scenarios import snapshot_rows
 
     previous = live_snapshot(job.feed)
@@ -227,8 +229,8 @@ def test_publish_copies_a_reused_part_where_it_cannot_be_linked(
     def no_links(*_: object) -> None:
         raise OSError(errno.EXDEV, "cross-device link")
 
-    monkeypatch.setattr(feed_module.os, "link", no_links)
-    feed_module.link_or_copy(source, target)
+    monkeypatch.setattr(files_module.os, "link", no_links)
+    files_module.link_or_copy(source, target)
 
     assert target.read_bytes() == source.read_bytes()
 

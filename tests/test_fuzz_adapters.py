@@ -41,10 +41,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from flows.inbox import DeliveryFolder, discover
-from flows.ingest import load_delivery
-from flows.reader import DeliveryFileError
-from flows.warehouse import connect
+from flows.common.errors import DeliveryFileError
+from flows.common.warehouse import connect
+from flows.load.inbox import DeliveryFolder, discover
+from flows.load.ingest import load_delivery
 from tests.inbox_builder import delivery_bytes, write_delivery
 from tests.sources.helpers import AdapterRun, run_adapter
 from tests.trust_support import PATIENTS, day_rows

@@ -31,11 +31,11 @@ import duckdb
 import pytest
 
 from flows.cli import main
-from flows.feed import live_snapshot
-from flows.inbox import CONTROL_FILE, DeliveryFolder, discover
-from flows.ingest import DeliveryOutcome, load_delivery, record_later
-from flows.reader import LocalFailure
-from flows.warehouse import connect
+from flows.common.feed_folder import live_snapshot
+from flows.common.warehouse import connect
+from flows.load.inbox import CONTROL_FILE, DeliveryFolder, discover
+from flows.load.ingest import DeliveryOutcome, load_delivery, record_later
+from flows.load.reader import LocalFailure
 from tests.inbox_builder import block_row, delivery_bytes, melior_row, t4_row, write_delivery
 from tests.trust_support import REPO, job_env
 
@@ -450,7 +450,7 @@ def test_folders_named_no_date_are_reported_as_ignored(
 def _work_root(warehouse: Path) -> Path:
     """Where a run keeps its work folders (beside the warehouse)."""
     try:
-        from flows.paths import work_root  # type: ignore[import-not-found, unused-ignore]
+        from flows.common.paths import work_root  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         return warehouse.parent / "work"
     return Path(work_root(warehouse))

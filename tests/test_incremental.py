@@ -15,7 +15,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from flows.feed import live_snapshot
+from flows.common.feed_folder import live_snapshot
 from tests.inbox_builder import block_row, melior_row, t4_row, write_delivery
 from tests.test_nightly import Job
 

@@ -1,7 +1,7 @@
 """A delivery adapted in slices gives exactly what one pass over it gives.
 
 Loading adapts a large delivery a fixed number of rows at a time so that its
-memory does not grow with the file (flows/ingest.py). These tests cut the
+memory does not grow with the file (flows/load/ingest.py). These tests cut the
 committed sample's history deliveries into slices far smaller than a real one
 and compare every output row, row numbers and the quarantine's raw text
 included, with a single slice.
@@ -17,8 +17,8 @@ from types import ModuleType
 import polars as pl
 import pytest
 
-from flows import reader
-from flows.ingest import _adapt_in_slices
+from flows.load import reader
+from flows.load.ingest import _adapt_in_slices
 from transforms.canonical import DeliveryContext
 from transforms.sources import asynjavisph, melior, t4
 

@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 
 from flows.cli import main
-from flows.feed import live_snapshot
+from flows.common.feed_folder import live_snapshot
 from tests.inbox_builder import block_row, melior_row, t4_row, write_delivery
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness", "pseudonym_key")]
@@ -144,7 +144,7 @@ def test_manifest_counts_and_checksums_match_the_files(job: Job) -> None:
     assert manifest["as_of"] == DAY_2.isoformat()
     assert manifest["row_count"] == 2
     assert manifest["rows_per_system"] == {"melior": 2}
-    from flows.feed import file_sha256
+    from flows.common.files import file_sha256
 
     for entry in manifest["files"]:
         path = live.path / entry["name"]

@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.inbox import DeliveryFolder, DeliveryRejected, read_control
+from flows.load.inbox import DeliveryFolder, DeliveryRejected, read_control
 from tests.trust_support import (
     DAY_1,
     DAY_2,

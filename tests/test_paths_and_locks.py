@@ -27,10 +27,11 @@ import duckdb
 import pytest
 
 from flows.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_TERMINATED, main
-from flows.config import LOCK_WAIT_VARIABLE, ConfigError
-from flows.nightly import clear_stale_work, safe_message
-from flows.paths import check_separate, job_places
-from flows.warehouse import WarehouseBusy, connect, make_private, open_waiting
+from flows.common.config import LOCK_WAIT_VARIABLE, ConfigError
+from flows.common.errors import WarehouseBusy, safe_message
+from flows.common.paths import check_separate, job_places
+from flows.common.warehouse import connect, make_private, open_waiting
+from flows.store.runs import clear_stale_work
 from tests.trust_support import DAY_1, PSEUDONYM_KEY, REPO, Job, describe, job_env, write_inbox
 from transforms.rules import default_rules_path
 
@@ -156,7 +157,7 @@ def test_whatif_refuses_to_export_over_the_warehouse(
 
 
 def test_a_scheduled_run_refuses_overlapping_places(tmp_path: Path) -> None:
-    from flows.serve import check_can_run
+    from flows.preflight import check_can_run
 
     job = _job(tmp_path)
     with pytest.raises(ConfigError, match="would destroy the other"):
@@ -380,10 +381,10 @@ def test_files_a_run_creates_beside_the_warehouse_are_private_under_an_open_umas
 _PAUSE_IN_EXPORT = """
 import sys, time
 from pathlib import Path
-import flows.nightly
+import flows.store.state
 
 marker = Path(sys.argv[1])
-real_checkpoint = flows.nightly.checkpoint
+real_checkpoint = flows.store.state.checkpoint
 
 def pausing_checkpoint(name):
     if name == "export_state":
@@ -391,7 +392,7 @@ def pausing_checkpoint(name):
         time.sleep(600)
     real_checkpoint(name)
 
-flows.nightly.checkpoint = pausing_checkpoint
+flows.store.state.checkpoint = pausing_checkpoint
 from flows.cli import main
 sys.exit(main(sys.argv[2:]))
 """
@@ -474,10 +475,10 @@ def test_sigterm_stops_the_run_and_every_process_it_started(tmp_path: Path) -> N
 
 
 def test_an_internal_error_names_errno_and_a_path_of_the_jobs_own_files(tmp_path: Path) -> None:
-    from flows import nightly
+    from flows.common import errors
 
     warehouse = tmp_path / "data" / "warehouse.duckdb"
-    nightly._messages_may_name(str(warehouse), str(tmp_path / "a.duckdb"), str(tmp_path / "feed"))
+    errors.messages_may_name(str(warehouse), str(tmp_path / "a.duckdb"), str(tmp_path / "feed"))
     try:
         own = OSError(28, "No space left on device", str(tmp_path / "data" / "work" / "x.parquet"))
         delivered = PermissionError(13, "Permission denied", str(tmp_path / "inbox" / "t4" / "f"))
@@ -489,7 +490,7 @@ def test_an_internal_error_names_errno_and_a_path_of_the_jobs_own_files(tmp_path
             "internal error (PermissionError EACCES); see 'Internal errors' in docs/operations.md"
         )
     finally:
-        nightly._messages_may_name()
+        errors.messages_may_name()
 
 
 def test_an_error_that_is_no_os_error_is_named_by_its_type_only() -> None:

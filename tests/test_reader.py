@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from flows import reader
+from flows.load import reader
 from transforms.sources import journalia, melior, obstetrix
 from transforms.sources.base import SourceFormat
 

@@ -16,9 +16,9 @@ from prefect.utilities.callables import parameter_schema
 
 from flows import serve as serve_module
 from flows.cli import build_parser, main
-from flows.diff import apply_change_set
-from flows.distributed import dask_task_runner
-from flows.feed import CURRENT, live_snapshot, snapshots
+from flows.common.feed_folder import CURRENT, live_snapshot, snapshots
+from flows.decide.distributed import dask_task_runner
+from flows.publish.change_set import apply_change_set
 from tests.inbox_builder import melior_row, write_delivery
 from tests.test_rule_change_scenarios import Job, change_set, snapshot_rows
 from transforms.rules import default_rules_path

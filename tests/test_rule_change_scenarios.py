@@ -25,8 +25,8 @@ import polars as pl
 import pytest
 
 from flows.cli import main
-from flows.diff import CHANGE_SET_FILE, apply_change_set
-from flows.feed import CURRENT, live_snapshot
+from flows.common.feed_folder import CURRENT, live_snapshot
+from flows.publish.change_set import CHANGE_SET_FILE, apply_change_set
 from tests.inbox_builder import block_row, melior_row, t4_row, write_delivery
 from transforms.rules import default_rules_path
 

@@ -8,7 +8,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from flows.feed import live_snapshot
+from flows.common.feed_folder import live_snapshot
 from tests.inbox_builder import melior_row, write_delivery
 from tests.test_nightly import Job
 
@@ -25,15 +25,15 @@ def test_failed_validation_publishes_nothing_and_exits_1(
     live_before = live_snapshot(job.feed)
     write_delivery(job.inbox, "melior", DAY_2, [melior_row("D-2")])
 
-    import flows.nightly
+    import flows.decide.partition
 
-    real_decide = flows.nightly.decide
+    real_decide = flows.decide.partition.decide
 
     def inconsistent_decide(*args: object, **kwargs: object) -> pl.LazyFrame:
         # A decision that says shown-and-visible but names a hiding reason.
         return real_decide(*args, **kwargs).with_columns(reason=pl.lit("exempt_unit"))  # type: ignore[arg-type]
 
-    monkeypatch.setattr(flows.nightly, "decide", inconsistent_decide)
+    monkeypatch.setattr(flows.decide.partition, "decide", inconsistent_decide)
 
     assert job.run(DAY_2) == 1
 

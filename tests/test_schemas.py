@@ -23,6 +23,7 @@ from tests.decide_fixtures import (
     run_decide,
 )
 from transforms.schemas import (
+    FEED_COLUMNS,
     DecisionModel,
     FeedModel,
     ValidationFailed,
@@ -30,21 +31,6 @@ from transforms.schemas import (
     validate_feed_batch,
 )
 
-FEED_COLUMNS = (
-    "record_id",
-    "source_system",
-    "record_version",
-    "patient_id",
-    "care_unit_hsa_id",
-    "care_unit_name",
-    "info_type",
-    "documented_at",
-    "documented_date",
-    "signed",
-    "title",
-    "content",
-    "rules_version",
-)
 SECRET_TEXT = "Hemlig journaltext 4711"
 
 

@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 
 from flows.cli import main
-from flows.lock import RunLock
+from flows.common.lock import RunLock
 from tests.trust_support import (
     DAY_1,
     DAY_2,
@@ -204,7 +204,7 @@ def test_nothing_published_yet_is_not_a_mismatch(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     job = Job(tmp_path / "job")
-    from flows.warehouse import connect
+    from flows.common.warehouse import connect
 
     with connect(job.warehouse):
         pass

@@ -28,6 +28,46 @@ from transforms.canonical import INFO_TYPES, SYSTEMS
 from transforms.decide import REASONS, SHOWN
 
 PATIENT_ID_PATTERN: Final = r"^[0-9]{12}$"
+
+FEED_COLUMN_TYPES: Final[dict[str, str]] = {
+    "record_id": "VARCHAR",
+    "source_system": "VARCHAR",
+    "record_version": "BIGINT",
+    "patient_id": "VARCHAR",
+    "care_unit_hsa_id": "VARCHAR",
+    "care_unit_name": "VARCHAR",
+    "info_type": "VARCHAR",
+    "documented_at": "TIMESTAMPTZ",
+    "documented_date": "DATE",
+    "signed": "BOOLEAN",
+    "title": "VARCHAR",
+    "content": "VARCHAR",
+    "rules_version": "VARCHAR",
+}
+"""The portal's columns, in order (interfaces.md), with their DuckDB types."""
+
+FEED_COLUMNS: Final[tuple[str, ...]] = tuple(FEED_COLUMN_TYPES)
+"""The portal's columns, in order: a feed part holds these and nothing else."""
+
+STORED_DECISION_COLUMNS: Final[tuple[str, ...]] = (
+    "record_id",
+    "source_system",
+    "record_version",
+    "patient_id",
+    "care_unit_hsa_id",
+    "care_unit_name",
+    "info_type",
+    "source_code",
+    "documented_date",
+    "visible",
+    "reason",
+    "reasons",
+    "exempt_unit_by_name_only",
+    "rules_version",
+    "run_id",
+    "partition_key",
+)
+"""The warehouse's `decisions` table, in order: one row per record id, per run."""
 ALLOWED_REASONS: Final = (*REASONS, SHOWN)
 
 UtcDatetime = Annotated[pl.Datetime, "us", "UTC"]

@@ -24,8 +24,8 @@ import duckdb
 import vl_convert
 from markupsafe import Markup
 
+from flows.common.sql import load_sql
 from flows.pages import environment, write_atomically
-from flows.sql import load_sql
 
 REQUIRED_TABLES = (
     "runs",

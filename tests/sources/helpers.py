@@ -9,7 +9,7 @@ from types import ModuleType
 
 import polars as pl
 
-from flows import reader
+from flows.load import reader
 from transforms.canonical import DeliveryContext
 
 SAMPLE_DIR = Path(__file__).parent / "data"

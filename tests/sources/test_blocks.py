@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from flows import reader
+from flows.load import reader
 from tests.sources.helpers import SAMPLE_DIR, AdapterRun, run_adapter
 from transforms.canonical import BLOCK_SCHEMA, adapter_output_schema
 from transforms.sources import blocks

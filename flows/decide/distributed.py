@@ -1,0 +1,37 @@
+"""Deciding partitions on Dask: the task runner `jvn run` and `jvn serve` share.
+
+Only the decide-validate-write task of each patient partition goes to the
+workers (docs/scaling.md); everything that touches the warehouse stays in the
+flow's own process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def dask_task_runner(address: str | None, workers: int) -> Any:
+    """A prefect-dask runner: the scheduler at `address`, or a local cluster of `workers`.
+
+    A local cluster has one thread per worker process: polars inside a task
+    already uses every core it is given.
+    """
+    from prefect_dask import DaskTaskRunner
+
+    if address:
+        return DaskTaskRunner(address=address)
+    return DaskTaskRunner(
+        cluster_kwargs={
+            "n_workers": workers,
+            "threads_per_worker": 1,
+            "processes": True,
+            "dashboard_address": None,
+        }
+    )
+
+
+def task_runner_for(dask: bool, address: str | None, workers: int) -> Any | None:
+    """The runner `--dask` / `--dask-address` ask for; None: the flow's own threads."""
+    if not (dask or address):
+        return None
+    return dask_task_runner(address, workers)

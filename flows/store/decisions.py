@@ -1,0 +1,55 @@
+"""The warehouse's `decisions`: the latest decision of every record, each id once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flows.common.errors import RunFailed
+from flows.common.faults import checkpoint
+from flows.common.warehouse import connect, first_row
+from flows.store.state import DIRTY_RECORDS_FILE
+
+
+def store_decisions(warehouse: Path, work_dir: Path) -> None:
+    """Replace the decisions this run made, in one transaction; every record id once.
+
+    A full run replaces all; an incremental one the records it decided anew.
+    """
+    decisions_glob = str(work_dir / "decisions" / "*.parquet")
+    has_files = any((work_dir / "decisions").glob("*.parquet"))
+    dirty_path = work_dir / DIRTY_RECORDS_FILE
+    with connect(warehouse) as connection:
+        connection.execute("BEGIN TRANSACTION")
+        try:
+            if dirty_path.exists():
+                connection.execute(
+                    "DELETE FROM decisions WHERE record_id IN "
+                    "(SELECT record_id FROM read_parquet($path))",
+                    {"path": str(dirty_path)},
+                )
+            else:
+                connection.execute("DELETE FROM decisions")
+            if has_files:
+                connection.execute(
+                    "INSERT INTO decisions BY NAME SELECT * FROM read_parquet($files)",
+                    {"files": decisions_glob},
+                )
+            duplicated = first_row(
+                connection, "SELECT count(*) - count(DISTINCT record_id) FROM decisions"
+            )
+            if duplicated and duplicated[0]:
+                raise RunFailed(f"validation failed: {duplicated[0]} record ids decided twice")
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+    checkpoint("store_decisions")
+
+
+def count_reasons(warehouse: Path) -> dict[str, int]:
+    """Records per reason over all partitions, reused ones included."""
+    with connect(warehouse) as connection:
+        rows = connection.execute(
+            "SELECT reason, count(*) FROM decisions GROUP BY reason ORDER BY reason"
+        ).fetchall()
+    return {str(reason): int(count) for reason, count in rows}
