@@ -1,1 +1,1 @@
-"""publish"""
+"""Stage 4, publish: the snapshot (parts, change set, manifest), CURRENT, analytics."""

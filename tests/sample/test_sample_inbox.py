@@ -19,7 +19,7 @@ from tests.test_nightly import Job
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
-SAMPLE_INBOX = Path(__file__).resolve().parents[1] / "data" / "inbox"
+SAMPLE_INBOX = Path(__file__).resolve().parents[2] / "data" / "inbox"
 SAMPLE_ARGUMENTS = {"records": 3000, "seed": 1177}
 
 

@@ -177,7 +177,7 @@ def test_change_set_against_a_snapshot_with_a_lost_part_still_lists_what_disappe
     job: Job,
 ) -> None:
     from flows.publish.change_set import CHANGE_SET_FILE, apply_change_set
-    from tests.test_rule_change_scenarios import snapshot_rows
+    from tests.audit.test_rule_change_scenarios import snapshot_rows
 
     previous = live_snapshot(job.feed)
     assert previous is not None

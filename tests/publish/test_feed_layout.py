@@ -21,9 +21,9 @@ import pytest
 from flows.cli import main
 from flows.common.feed_folder import CURRENT, RECORDS_DIR, live_snapshot
 from flows.common.files import file_sha256
+from tests.audit.test_rule_change_scenarios import snapshot_rows
 from tests.inbox_builder import melior_row, t4_row, write_delivery
 from tests.test_nightly import Job
-from tests.test_rule_change_scenarios import snapshot_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness", "pseudonym_key")]
 

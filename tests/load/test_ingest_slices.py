@@ -22,7 +22,7 @@ from flows.load.ingest import _adapt_in_slices
 from transforms.canonical import DeliveryContext
 from transforms.sources import asynjavisph, melior, t4
 
-SAMPLE_INBOX = Path(__file__).resolve().parents[1] / "data" / "inbox"
+SAMPLE_INBOX = Path(__file__).resolve().parents[2] / "data" / "inbox"
 HISTORY_DATE = "2026-11-19"
 
 

@@ -20,7 +20,7 @@ from tests.conftest import TEST_PSEUDONYM_KEY
 
 pytestmark = pytest.mark.slow
 
-SAMPLE_INBOX = Path(__file__).resolve().parents[1] / "data" / "inbox"
+SAMPLE_INBOX = Path(__file__).resolve().parents[2] / "data" / "inbox"
 AS_OF = "2026-11-25"
 
 

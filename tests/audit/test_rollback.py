@@ -19,8 +19,8 @@ from flows.cli import build_parser, main
 from flows.common.feed_folder import CURRENT, live_snapshot, snapshots
 from flows.decide.distributed import dask_task_runner
 from flows.publish.change_set import apply_change_set
+from tests.audit.test_rule_change_scenarios import Job, change_set, snapshot_rows
 from tests.inbox_builder import melior_row, write_delivery
-from tests.test_rule_change_scenarios import Job, change_set, snapshot_rows
 from transforms.rules import default_rules_path
 
 DAY_1 = date(2026, 11, 24)
@@ -191,7 +191,7 @@ def test_scheduled_run_defaults_as_of_to_today_in_stockholm_and_keeps_the_guard(
         calls.append(kwargs["as_of"])
         return {}
 
-    monkeypatch.setattr(flows.cli, "today_in_stockholm", lambda: DAY_2)
+    monkeypatch.setattr(serve_module, "today_in_stockholm", lambda: DAY_2)
     monkeypatch.setattr(flows.nightly, "nightly_run", fake_nightly_run)
     job = Job(tmp_path)
 
@@ -210,7 +210,7 @@ def test_scheduled_run_defaults_as_of_to_today_in_stockholm_and_keeps_the_guard(
     assert calls == [DAY_2, DAY_1]
 
     # A live feed for a later date refuses an earlier run before anything is touched.
-    monkeypatch.setattr(flows.cli, "today_in_stockholm", lambda: DAY_1)
+    monkeypatch.setattr(serve_module, "today_in_stockholm", lambda: DAY_1)
     snapshot = job.feed / f"{DAY_2}_x"
     snapshot.mkdir(parents=True)
     (snapshot / "manifest.json").write_text(f'{{"as_of": "{DAY_2}"}}', encoding="utf-8")

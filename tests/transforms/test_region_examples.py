@@ -21,7 +21,7 @@ from flows.cli import main
 from tests.conftest import TEST_PSEUDONYM_KEY
 from transforms.rules import load_rules
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "rules" / "examples"
 SAMPLE_INBOX = ROOT / "data" / "inbox"
 AS_OF = date(2026, 11, 25)

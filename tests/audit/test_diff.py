@@ -20,14 +20,14 @@ from flows.cli import main
 from flows.common.feed_folder import live_snapshot, snapshots
 from flows.common.files import file_sha256
 from flows.publish.change_set import CHANGE_SET_FILE, apply_change_set
-from tests.inbox_builder import block_row, melior_row, t4_row, write_delivery
-from tests.test_rule_change_scenarios import (
+from tests.audit.test_rule_change_scenarios import (
     TEST_KEY,
     Job,
     change_set,
     changes_in,
     snapshot_rows,
 )
+from tests.inbox_builder import block_row, melior_row, t4_row, write_delivery
 from transforms.schemas import FEED_COLUMNS
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]

@@ -298,7 +298,7 @@ def test_page_from_a_rule_file_without_wording_exits_2(
 
 # --- the analysts' report, from the sample's analytics.duckdb --------------------
 
-SAMPLE_INBOX = Path(__file__).resolve().parents[1] / "data" / "inbox"
+SAMPLE_INBOX = Path(__file__).resolve().parents[2] / "data" / "inbox"
 REPORT_CHARTS = 7
 """Share by month, reasons (latest and over runs), deliveries, quarantine, changes, rule change."""
 
