@@ -1,7 +1,7 @@
 """Scenario rows: fixed rows with known ids that pin each rule's edge cases, and their catalogue.
 
 `SCENARIOS` lists every one with the reason the region's default rules must give
-it; tests/test_sample_inbox.py runs the job on the committed sample and checks them.
+it; tests/sample/test_sample_inbox.py runs the job on the committed sample and checks them.
 """
 
 from __future__ import annotations
