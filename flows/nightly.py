@@ -15,6 +15,10 @@ Stages, one way:
   build_analytics         -> the new analytics.duckdb beside the old one, no personal data
   go_live                 -> CURRENT swapped atomically, logged in PUBLISHED
 Whatever fails before go_live is taken back: exit 1 always means the old feed is live.
+
+In Prefect's UI each task run is named by what it does (`load melior`, `decide
+partition 3 of 16`), the run summary is the run's artifact `jvn-run-summary`,
+and a run that rejected deliveries ends `Published with rejections` (exit 3).
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ from __future__ import annotations
 import shutil
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.common import paths
@@ -40,16 +46,27 @@ from flows.load.inbox import DeliveryFolder, InboxListing, discover
 from flows.load.ingest import DeliveryOutcome, load_delivery, record_later
 from flows.load.reader import LocalFailure
 from flows.publish import analytics, feed
+from flows.publish.run_summary import (
+    RUN_SUMMARY_KEY,
+    rejections_message,
+    run_summary_markdown,
+)
 from flows.publish.snapshot import assemble_snapshot
 from flows.store import decisions, runs, state
 from flows.store.state import PartitionPlan, dirty_record_ids
 from transforms.canonical import FEEDS
 from transforms.rules import load_rules
 
-__all__ = ["RunFailed", "nightly_run", "with_task_runner"]
+__all__ = ["RunFailed", "final_state", "nightly_run", "with_task_runner"]
 
 
-@task(name="discover-inbox", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+@task(
+    name="discover-inbox",
+    task_run_name="list the inbox for {as_of}",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=5,
+)
 @sanitized
 def discover_inbox(inbox: str, as_of: date) -> InboxListing:
     """List delivery folders in scope and those left for later (I/O: retried on a
@@ -57,7 +74,7 @@ def discover_inbox(inbox: str, as_of: date) -> InboxListing:
     return discover(Path(inbox), as_of)
 
 
-@task(name="load-feed", cache_policy=NO_CACHE)
+@task(name="load-feed", task_run_name="load {feed_name}", cache_policy=NO_CACHE)
 @sanitized
 def load_feed(
     feed_name: str, deliveries: list[DeliveryFolder], warehouse: str, work_dir: str, run_id: str
@@ -88,7 +105,11 @@ def load_feed(
     return outcomes
 
 
-@task(name="record-later-deliveries", cache_policy=NO_CACHE)
+@task(
+    name="record-later-deliveries",
+    task_run_name="record deliveries left for later",
+    cache_policy=NO_CACHE,
+)
 @sanitized
 def record_later_deliveries(warehouse: str, later: list[DeliveryFolder], run_id: str) -> None:
     """Record deliveries dated after as_of as left for later (not as seen: they load then)."""
@@ -97,7 +118,7 @@ def record_later_deliveries(warehouse: str, later: list[DeliveryFolder], run_id:
             record_later(connection, delivery, run_id)
 
 
-@task(name="plan-partitions", cache_policy=NO_CACHE)
+@task(name="plan-partitions", task_run_name="plan partitions", cache_policy=NO_CACHE)
 @sanitized
 def plan_partitions(
     warehouse: str, feed_dir: str, work_dir: str, as_of: date, partitions: int, rules_path: str
@@ -109,7 +130,7 @@ def plan_partitions(
     )
 
 
-@task(name="export-state", cache_policy=NO_CACHE)
+@task(name="export-state", task_run_name="export state on {as_of}", cache_policy=NO_CACHE)
 @sanitized
 def export_state(
     warehouse: str,
@@ -123,7 +144,11 @@ def export_state(
     return state.export_state(Path(warehouse), as_of, partitions, Path(work_dir), run_id, affected)
 
 
-@task(name="decide-partition", cache_policy=NO_CACHE)
+@task(
+    name="decide-partition",
+    task_run_name="decide partition {partition} of {partitions}",
+    cache_policy=NO_CACHE,
+)
 @sanitized
 def decide_partition(
     partition: int,
@@ -132,21 +157,29 @@ def decide_partition(
     as_of: date,
     run_id: str,
     previous_snapshot: str | None = None,
+    partitions: int = 0,
 ) -> PartitionResult:
-    """Decide, validate and stage the feed file of one patient partition."""
+    """Decide, validate and stage the feed file of one patient partition (`partitions`,
+    the run's count, only names the task run: `decide partition 3 of 16`)."""
     rules = load_rules(Path(rules_path))
     previous = Path(previous_snapshot) if previous_snapshot else None
     return decide_one_partition(partition, Path(work_dir), rules, as_of, run_id, previous)
 
 
-@task(name="store-decisions", cache_policy=NO_CACHE)
+@task(name="store-decisions", task_run_name="store decisions", cache_policy=NO_CACHE)
 @sanitized
 def store_decisions(warehouse: str, work_dir: str) -> None:
     """Replace the decisions this run made, in one transaction; every record id once."""
     decisions.store_decisions(Path(warehouse), Path(work_dir))
 
 
-@task(name="publish-feed", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
+@task(
+    name="publish-feed",
+    task_run_name="publish snapshot",
+    cache_policy=NO_CACHE,
+    retries=1,
+    retry_delay_seconds=2,
+)
 @sanitized
 def publish(
     feed_dir: str,
@@ -164,7 +197,7 @@ def publish(
     )
 
 
-@task(name="go-live", cache_policy=NO_CACHE)
+@task(name="go-live", task_run_name="go live", cache_policy=NO_CACHE)
 @sanitized
 def go_live(feed_dir: str, snapshot_name: str, keep: int) -> None:
     """Swap CURRENT to the complete snapshot, log it, prune old snapshots."""
@@ -172,7 +205,13 @@ def go_live(feed_dir: str, snapshot_name: str, keep: int) -> None:
     feed.prune_snapshots(Path(feed_dir), keep)
 
 
-@task(name="build-analytics", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
+@task(
+    name="build-analytics",
+    task_run_name="build analytics",
+    cache_policy=NO_CACHE,
+    retries=1,
+    retry_delay_seconds=2,
+)
 @sanitized
 def build_analytics(
     warehouse: str, analytics_path: str, work_dir: str, run_id: str, previous_run: str | None
@@ -277,7 +316,7 @@ def nightly_run(
                 else None
             )
             futures = [
-                decide_partition.submit(key, work_dir, rules, as_of, run_id, previous)
+                decide_partition.submit(key, work_dir, rules, as_of, run_id, previous, partitions)
                 for key in partition_keys
             ]
             for future in futures:
@@ -342,11 +381,41 @@ def nightly_run(
             feed.discard_unpublished(Path(feed_dir), summary.snapshot)
         message += runs.record_failure(Path(warehouse), summary, message, undo=recorded)
         logger.error("run %s failed: %s", run_id, message)
+        show_summary({**summary.as_dict(), "error": message})
         raise RunFailed(message) from None
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
         messages_may_name()
-    return summary.as_dict()
+    result = summary.as_dict()
+    show_summary(result)
+    # Prefect makes a State the flow returns its final state (the name and message
+    # the UI shows) and hands the state's data to the caller: `jvn run` still gets
+    # the summary.
+    return cast("dict[str, Any]", final_state(result))
+
+
+def show_summary(summary: dict[str, Any]) -> None:
+    """The run summary on the run's page in Prefect's UI (artifact `jvn-run-summary`),
+    as `jvn run` prints it. Best effort: the run's outcome never depends on it."""
+    try:
+        create_markdown_artifact(
+            markdown=run_summary_markdown(summary),
+            key=RUN_SUMMARY_KEY,
+            description=f"jvn run {summary['run_id']} as of {summary['as_of']}",
+        )
+    except Exception as error:
+        get_run_logger().warning(
+            "the run summary was not published to Prefect: %s", safe_message(error)
+        )
+
+
+def final_state(summary: dict[str, Any]) -> State[dict[str, Any]]:
+    """Completed, carrying the summary; named `Published with rejections` when
+    deliveries were rejected (exit 3), so the UI does not show a plain green run."""
+    message = rejections_message(summary)
+    if message is None:
+        return Completed(data=summary)
+    return Completed(data=summary, name="Published with rejections", message=message)
 
 
 def count_decisions(warehouse: str, summary: runs.RunSummary) -> None:
