@@ -3,7 +3,8 @@
 Exit status (interfaces.md): 0 published; 3 published with rejected deliveries;
 1 failed (nothing published, previous feed untouched); 2 bad arguments or
 configuration, with a one-line message; 143 stopped by SIGTERM (as Ctrl-C:
-Prefect's temporary server is stopped, the next run closes the run's record).
+Prefect's temporary server is stopped, the next run closes the run's record);
+141 when the reader of its output went away (`jvn stats | head`): no traceback.
 
 Every command runs under a umask of 077: what the job writes beside the
 warehouse holds personal data and is its user's alone (the feed and the
@@ -17,11 +18,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from flows.cli import history, inspect, pages, run, sample, trust
+from flows.cli import history, inspect, pages, run, sample, sql, trust
 from flows.cli.arguments import (
     EXIT_CONFIG,
     EXIT_FAILED,
@@ -44,7 +46,11 @@ __all__ = [
 
 PRIVATE_UMASK = 0o077
 
-COMMAND_GROUPS = (run, sample, inspect, history, trust, pages)
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+"""141: the reader of stdout went away (`jvn stats | head`), as the shell reports a
+tool that SIGPIPE ended."""
+
+COMMAND_GROUPS = (run, sample, inspect, history, trust, pages, sql)
 """The subcommands, in the order `jvn --help` lists them."""
 
 
@@ -75,12 +81,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     previous_umask = os.umask(PRIVATE_UMASK)
     try:
-        return _dispatch(arguments)
+        status = _dispatch(arguments)
+        # Written out here, inside the handler, not at exit where a closed pipe
+        # would only print a traceback-like "Exception ignored".
+        sys.stdout.flush()
+        return status
     except ConfigError as error:
         print(f"jvn: {error}", file=sys.stderr)
         return EXIT_CONFIG
+    except BrokenPipeError:
+        return _reader_gone()
     finally:
         os.umask(previous_umask)
+
+
+def _reader_gone() -> int:
+    """`jvn stats | head -1`: the reader closed the pipe. Stop quietly, as a tool the
+    shell sees killed by SIGPIPE (141), with no traceback.
+
+    Python's recipe (docs of `signal`, "Note on SIGPIPE"): what is still buffered
+    for stdout goes to /dev/null, so the flush at exit cannot fail again.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 def _dispatch(arguments: argparse.Namespace) -> int:

@@ -63,16 +63,21 @@ def build(
         and previous_run is not None
         and _built_by(analytics) == previous_run
     )
-    if incremental:
-        shutil.copyfile(analytics, temporary)
     connection = duckdb.connect()
     limit_resources(connection, warehouse.with_name(warehouse.name + ".tmp"))
     try:
         connection.execute(f"ATTACH '{sql_literal(warehouse)}' AS warehouse (READ_ONLY)")
-        connection.execute(f"ATTACH '{sql_literal(temporary)}' AS analytics")
         connection.execute("USE warehouse")
         visibility = load_sql("analytics/record_visibility")
         changes = load_sql("analytics/decision_changes")
+        # A database built by an older job lacks columns this one writes: build it whole.
+        if incremental and _visibility_columns(analytics) != _columns_of(
+            connection, visibility, {"key": key, "only_records": []}
+        ):
+            incremental = False
+        if incremental:
+            shutil.copyfile(analytics, temporary)
+        connection.execute(f"ATTACH '{sql_literal(temporary)}' AS analytics")
         if incremental:
             connection.execute(
                 "DELETE FROM analytics.record_visibility "
@@ -124,6 +129,26 @@ def _built_by(analytics: Path) -> str | None:
     except duckdb.Error:
         return None
     return str(rows[0][0]) if rows and rows[0][0] else None
+
+
+def _visibility_columns(analytics: Path) -> list[str]:
+    """The columns of the live database's `record_visibility`, in order."""
+    try:
+        with duckdb.connect(str(analytics), read_only=True) as connection:
+            cursor = connection.execute("SELECT * FROM record_visibility LIMIT 0")
+            cursor.fetchall()
+            return [column[0] for column in cursor.description or ()]
+    except duckdb.Error:
+        return []
+
+
+def _columns_of(
+    connection: duckdb.DuckDBPyConnection, query: str, parameters: dict[str, object]
+) -> list[str]:
+    """The columns `query` yields, in order, without reading a row."""
+    cursor = connection.execute(f"SELECT * FROM ({query}) LIMIT 0", parameters)
+    cursor.fetchall()
+    return [column[0] for column in cursor.description or ()]
 
 
 def check_replaceable(analytics: Path) -> None:

@@ -20,6 +20,8 @@ SELECT
     visible,
     reason,
     reasons,
+    -- Hidden by a unit-name pattern alone: the unit's HSA-id is missing from the rule file.
+    exempt_unit_by_name_only,
     rules_version,
     run_id,
     CASE WHEN patient_id IS NULL THEN NULL

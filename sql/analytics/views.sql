@@ -12,7 +12,9 @@ SELECT care_unit_hsa_id, any_value(care_unit_name) AS care_unit_name, count(*) A
 FROM analytics.record_visibility GROUP BY care_unit_hsa_id ORDER BY care_unit_hsa_id;
 CREATE OR REPLACE VIEW analytics.visibility_by_reason AS
 SELECT reason, count(*) AS records FROM analytics.record_visibility GROUP BY ALL ORDER BY ALL;
+-- visible_share: the visible fraction of the month's records, 0 to 1 (not a percentage).
 CREATE OR REPLACE VIEW analytics.visibility_by_month AS
 SELECT date_trunc('month', documented_date)::DATE AS month, source_system,
-       count(*) AS records, count(*) FILTER (WHERE visible) AS visible
+       count(*) AS records, count(*) FILTER (WHERE visible) AS visible,
+       count(*) FILTER (WHERE visible) / count(*) AS visible_share
 FROM analytics.record_visibility GROUP BY ALL ORDER BY ALL
