@@ -32,6 +32,7 @@ from flows.common.config import ConfigError
 from flows.common.files import private_dir
 from flows.common.sql import load_sql
 from flows.common.warehouse import connect
+from flows.common.words import plural
 from flows.decide.partition import decide_partition
 from flows.store.state import export_state
 from transforms.rules import RuleFileError, load_rules
@@ -100,12 +101,41 @@ def published_runs(connection: duckdb.DuckDBPyConnection) -> list[PublishedRun]:
     return [PublishedRun(str(r[0]), int(r[1]), r[2], str(r[3]), r[4]) for r in rows]
 
 
-def resolve_run(runs: Sequence[PublishedRun], reference: str) -> PublishedRun:
-    """A published run named by its id, a unique start of its id, or its business date.
+def resolve_run(
+    runs: Sequence[PublishedRun], reference: str, relative_to: PublishedRun | None = None
+) -> PublishedRun:
+    """A published run named by its id, a unique start of its id, its business date,
+    `latest`, or one of those followed by `~N`: the Nth published run before it.
 
-    A business date names the latest published run for that date.
+    A business date names the latest published run for that date. `previous` is
+    `~1`, and a bare `~N` counts back from `relative_to` (for `--from`, the
+    `--to` run), else from the latest run.
     """
     text = reference.strip()
+    if text == "previous":
+        text = "~1"
+    base_text, tilde, steps_text = text.partition("~")
+    if not tilde:
+        return _resolve_one(runs, text)
+    if not steps_text.isdigit():
+        raise ConfigError(f"{text!r}: `~` wants a number of runs back (`latest~1`, `~2`)")
+    if base_text:
+        base = _resolve_one(runs, base_text)
+    else:
+        base = relative_to if relative_to is not None else runs[-1]
+    position = next(i for i, run in enumerate(runs) if run.run_id == base.run_id)
+    steps = int(steps_text)
+    if steps > position:
+        raise ConfigError(
+            f"{text!r}: {steps} published runs back from {base.run_id} is before the first run "
+            f"({position} published before it)"
+        )
+    return runs[position - steps]
+
+
+def _resolve_one(runs: Sequence[PublishedRun], text: str) -> PublishedRun:
+    if text == "latest":
+        return runs[-1]
     exact = [run for run in runs if run.run_id == text]
     if exact:
         return exact[0]
@@ -124,7 +154,8 @@ def resolve_run(runs: Sequence[PublishedRun], reference: str) -> PublishedRun:
     if matches:
         raise ConfigError(f"{text!r} names {len(matches)} published runs; give more of the id")
     raise ConfigError(
-        f"no published run {text!r} (give a run id, the start of one, or a business date)"
+        f"no published run {text!r} (give a run id, the start of one, a business date, "
+        "`latest` or `previous`)"
     )
 
 
@@ -142,7 +173,9 @@ def diff_runs(warehouse: Path, from_run: str | None = None, to_run: str | None =
         after = resolve_run(runs, to_run) if to_run else runs[-1]
         before: PublishedRun | None
         if from_run:
-            before = resolve_run(runs, from_run)
+            before = resolve_run(runs, from_run, relative_to=after)
+            if before.run_id == after.run_id:
+                raise ConfigError(_same_run(runs, from_run, to_run, after))
         else:
             earlier = [run for run in runs if run.run_seq < after.run_seq]
             before = earlier[-1] if earlier else None
@@ -162,6 +195,24 @@ def diff_runs(warehouse: Path, from_run: str | None = None, to_run: str | None =
         before=before.label if before else "nothing (before the first run)",
         after=after.label,
         changes=changes,
+    )
+
+
+def _same_run(
+    runs: Sequence[PublishedRun], from_run: str, to_run: str | None, run: PublishedRun
+) -> str:
+    """One line: --from and --to name the same run (nothing to compare), and why."""
+    to_text = f"--to {to_run}" if to_run else "the latest run (--to's default)"
+    same_day = sum(1 for other in runs if other.as_of == run.as_of)
+    why = (
+        f"; a business date names its latest run, and {run.as_of} has {same_day}"
+        if same_day > 1
+        else ""
+    )
+    return (
+        f"--from {from_run} and {to_text} are the same run, {run.run_id} (as of {run.as_of})"
+        f"{why}: nothing to compare. `--from previous` (or `~1`) names the published run "
+        "before --to"
     )
 
 
@@ -240,14 +291,37 @@ def _compare_with_latest(warehouse: Path, decided: list[Path]) -> pl.DataFrame:
 
 
 def with_reason_change(changes: pl.DataFrame) -> pl.DataFrame:
-    """Add `reason_change`: "before -> after" reason, "(none)" for a record new or gone."""
+    """Add `reason_change`: what changed in a record's reasons, as an operator reads it.
+
+    "before -> after" when the main reason changed ("(none)" for a record new or
+    gone); when it stayed and only the list of reasons changed, the reason and
+    the reasons gained and lost ("exempt_unit: reasons gained exempt_term").
+    """
+    gained = _listed(pl.col("after_reasons").list.set_difference(pl.col("before_reasons")))
+    lost = _listed(pl.col("before_reasons").list.set_difference(pl.col("after_reasons")))
+    list_change = pl.concat_str(
+        pl.when(gained != "").then(pl.lit("gained ") + gained),
+        pl.when(lost != "").then(pl.lit("lost ") + lost),
+        separator=", ",
+        ignore_nulls=True,
+    )
+    same_reason = pl.col("before_reason") == pl.col("after_reason")
     return changes.with_columns(
-        reason_change=pl.concat_str(
-            pl.col("before_reason").fill_null("(none)"),
-            pl.lit(" -> "),
-            pl.col("after_reason").fill_null("(none)"),
+        reason_change=pl.when(same_reason & (list_change != ""))
+        .then(pl.concat_str(pl.col("after_reason"), pl.lit(": reasons "), list_change))
+        .otherwise(
+            pl.concat_str(
+                pl.col("before_reason").fill_null("(none)"),
+                pl.lit(" -> "),
+                pl.col("after_reason").fill_null("(none)"),
+            )
         )
     )
+
+
+def _listed(reasons: pl.Expr) -> pl.Expr:
+    """A list of reasons as "a, b", in sorted order (stable across runs)."""
+    return reasons.list.sort().list.join(", ").fill_null("")
 
 
 def summary(changes: pl.DataFrame, by: str) -> pl.DataFrame:
@@ -277,7 +351,7 @@ def print_diff(result: Diff, by: Sequence[str] | None = None, *, unit_rows: int 
     if not total:
         print("no record changed visibility or reason")
         return
-    print(f"{total} records changed: " + ", ".join(f"{d} {n}" for d, n in counts.items()))
+    print(f"{plural(total, 'record')} changed: " + ", ".join(f"{d} {n}" for d, n in counts.items()))
     sections = list(by) if by else ["system", "type", "reason", "unit"]
     for name in sections:
         if name == "direction":
@@ -287,7 +361,8 @@ def print_diff(result: Diff, by: Sequence[str] | None = None, *, unit_rows: int 
         limit = unit_rows if (name == "unit" and not by) else None
         if limit is not None and table.height > limit:
             _print_table(table.head(limit))
-            print(f"... {table.height - limit} more units (--by unit shows all, --export lists)")
+            more = plural(table.height - limit, "more unit")
+            print(f"... {more} (--by unit shows all, --export lists)")
         else:
             _print_table(table)
 

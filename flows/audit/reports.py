@@ -14,8 +14,11 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from flows.common.config import ConfigError
+from flows.common.errors import FeedError
+from flows.common.feed_folder import live_snapshot
 from flows.common.sql import load_sql
 from flows.common.warehouse import connect, first_row
+from flows.common.words import plural
 
 if TYPE_CHECKING:
     from transforms.rules import RuleSet
@@ -69,7 +72,8 @@ def print_run_summary(summary: dict[str, Any]) -> None:
     )
     if summary.get("rows_quarantined_without_id"):
         _say(
-            f"  NO RECORD ID  {summary['rows_quarantined_without_id']} quarantined rows whose "
+            f"  NO RECORD ID  "
+            f"{plural(summary['rows_quarantined_without_id'], 'quarantined row')} whose "
             "record id could not be read: their records may still show an older version "
             "(see the quarantine table)"
         )
@@ -86,12 +90,12 @@ def print_run_summary(summary: dict[str, Any]) -> None:
     for unit in summary["units_exempt_by_name_only"]:
         _say(
             f"  EXEMPT BY NAME ONLY  {unit['care_unit_hsa_id']} {unit['care_unit_name']!r} "
-            f"({unit['records']} records): add its HSA-id to the rule file"
+            f"({plural(unit['records'], 'record')}): add its HSA-id to the rule file"
         )
     for code in summary["unknown_codes"]:
         _say(
             f"  UNKNOWN CODE  {code['source_system']} {code['source_code']!r} "
-            f"({code['records']} records, hidden as 'other')"
+            f"({plural(code['records'], 'record')}, hidden as 'other')"
         )
     for ignored in summary.get("ignored_folders", []):
         _say(f"  IGNORED       {ignored}")
@@ -99,33 +103,65 @@ def print_run_summary(summary: dict[str, Any]) -> None:
         _say(f"  WARNING       {warning}")
 
 
-def stats(warehouse: Path, by: str) -> int:
-    """`jvn stats`: the latest decisions, counted."""
+STATS_DIMENSIONS = ("system", "reason", "type", "unit")
+"""`jvn stats --by` choices."""
+
+
+def stats(warehouse: Path, by: str, feed_dir: Path | None = None) -> int:
+    """`jvn stats`: the decisions of the run whose snapshot is live, counted, with a total.
+
+    The live run is the one whose snapshot the feed's `CURRENT` names (`feed_dir`,
+    by default the feed the latest run published to): after `jvn rollback` that
+    is an earlier run than the latest, and its decisions are read from the
+    decision history. With no live snapshot at all, the latest published run.
+    """
+    if by not in STATS_DIMENSIONS:
+        raise ConfigError(f"--by wants one of {', '.join(STATS_DIMENSIONS)}, not {by!r}")
     if not warehouse.exists():
         raise ConfigError(f"no warehouse at {warehouse}: run `jvn run` first")
-    column = {
-        "system": "source_system",
-        "reason": "reason",
-        "type": "info_type",
-        "unit": "care_unit_hsa_id",
-    }[by]
     with connect(warehouse, read_only=True) as connection:
-        latest = first_row(
-            connection,
-            "SELECT run_id, as_of, rules_version FROM runs WHERE status = 'published' "
-            "ORDER BY run_seq DESC LIMIT 1",
-        )
-        if latest is None:
+        runs = connection.execute(load_sql("report/published_runs")).fetchall()
+        if not runs:
             raise ConfigError("no published run yet")
-        table = connection.sql(
-            f"SELECT {column} AS {by}, count(*) AS records, "
-            "count(*) FILTER (WHERE visible) AS visible, "
-            "round(100.0 * count(*) FILTER (WHERE visible) / count(*), 1) AS visible_pct "
-            f"FROM decisions GROUP BY ALL ORDER BY {by}"
-        ).pl()
-    print(f"run {latest[0]}  as of {latest[1]}  rules {latest[2]}")
+        latest = runs[-1]
+        feed = feed_dir if feed_dir is not None else (Path(latest[5]) if latest[5] else None)
+        reported, where = _live_run(runs, feed)
+        if reported[0] == latest[0]:
+            connection.execute("CREATE TEMP VIEW stated_decisions AS SELECT * FROM decisions")
+        else:
+            connection.execute(
+                "CREATE TEMP TABLE stated_decisions AS " + load_sql("report/decisions_at_run"),
+                {"run_seq": reported[1]},
+            )
+        table = connection.sql(load_sql("report/stats"), params={"by": by}).pl()
+    table = table.rename({"label": by})
+    if by != "unit":
+        table = table.drop("unit_name")
+    print(f"run {reported[0]}  as of {reported[2]}  rules {reported[3]}  {where}")
+    if reported[0] != latest[0]:
+        print(
+            f"  (the latest published run, {latest[0]} as of {latest[2]}, is not live: rolled back)"
+        )
     _print_table(table)
     return 0
+
+
+def _live_run(runs: Sequence[tuple[Any, ...]], feed: Path | None) -> tuple[tuple[Any, ...], str]:
+    """The published run whose snapshot `feed`'s CURRENT names, and how it was found."""
+    latest = runs[-1]
+    try:
+        live = live_snapshot(feed) if feed is not None and feed.is_dir() else None
+    except FeedError as error:
+        raise ConfigError(str(error)) from None
+    if live is None:
+        return latest, f"(latest published; no live snapshot in {feed})"
+    for run in runs:
+        if run[4] == live.name:
+            return run, f"(live: {live.name})"
+    raise ConfigError(
+        f"the live snapshot {live.name} in {feed} was not published from this warehouse "
+        "(give its --feed or --warehouse)"
+    )
 
 
 def _print_table(frame: pl.DataFrame) -> None:
@@ -152,32 +188,31 @@ def explain(warehouse: Path, rules_path: Path, record_id: str, as_of: date | Non
     if not warehouse.exists():
         raise ConfigError(f"no warehouse at {warehouse}: run `jvn run` first")
     with connect(warehouse, read_only=True) as connection:
+        runs = connection.execute(load_sql("report/published_runs")).fetchall()
         if as_of is None:
-            latest = first_row(
-                connection,
-                "SELECT as_of FROM runs WHERE status = 'published' ORDER BY run_seq DESC LIMIT 1",
-            )
-            as_of = latest[0] if latest else None
+            as_of = runs[-1][2] if runs else None
         if as_of is None:
             raise ConfigError("no published run yet; give --as-of")
         state = connection.sql(
             f"SELECT * FROM ({load_sql('state/current_records')}) WHERE record_id = $record_id",
             params={
                 "as_of": as_of,
-                "partitions": 1,
+                # The latest run's partition count, so that the partition shown is
+                # the one its decision was stored under.
+                "partitions": (runs[-1][6] or 1) if runs else 1,
                 "only_records": None,
                 "record_id": record_id,
             },
         ).pl()
         blocks = connection.sql(load_sql("state/current_blocks"), params={"as_of": as_of}).pl()
         periods = connection.sql(
-            "SELECT h.visible, h.reason, h.reasons, h.rules_version, h.record_version, "
-            "f.as_of AS from_as_of, h.from_run, t.as_of AS to_as_of, h.to_run "
-            "FROM decision_history h JOIN runs f ON f.run_id = h.from_run "
-            "LEFT JOIN runs t ON t.run_id = h.to_run WHERE h.record_id = $record_id "
-            "ORDER BY h.from_seq",
-            params={"record_id": record_id},
+            load_sql("report/decision_periods"), params={"record_id": record_id}
         ).pl()
+        failed_check = first_row(
+            connection,
+            load_sql("report/quarantine_reason"),
+            {"record_id": record_id, "as_of": as_of},
+        )
     if state.is_empty():
         print(f"{record_id}: no such record known on {as_of}")
         return 1
@@ -185,6 +220,9 @@ def explain(warehouse: Path, rules_path: Path, record_id: str, as_of: date | Non
     row = decided.row(0, named=True)
     print(f"{record_id} as of {as_of} under rules {rules.rules_version}")
     print(f"  visible: {row['visible']}   reason: {row['reason']}   reasons: {row['reasons']}")
+    if row["reason"] == "invalid_record" and failed_check is not None:
+        # The job's own check texts (they name fields, never values).
+        print(printable(f"  failed check: {failed_check[0]}"))
     # Explain output is read by operators; it still holds no personnummer or text.
     hidden_fields = {
         "patient_id",
@@ -211,11 +249,15 @@ def explain(warehouse: Path, rules_path: Path, record_id: str, as_of: date | Non
     if not periods.is_empty():
         print("  history (published runs):")
         for period in periods.iter_rows(named=True):
-            until = f"until run for {period['to_as_of']}" if period["to_run"] else "until now"
+            until = (
+                f"until run {period['to_run']} (as of {period['to_as_of']})"
+                if period["to_run"]
+                else "until now"
+            )
             shown = "visible" if period["visible"] else f"hidden ({period['reason']})"
             print(
-                f"    from run for {period['from_as_of']} {until}: {shown}, "
-                f"rules {period['rules_version']}"
+                f"    from run {period['from_run']} (as of {period['from_as_of']}) {until}: "
+                f"{shown}, rules {period['rules_version']}"
             )
     return 0
 

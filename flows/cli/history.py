@@ -16,6 +16,7 @@ from flows.cli.arguments import business_date as _date
 from flows.cli.arguments import dask_options
 from flows.cli.arguments import positive as _positive
 from flows.common.config import ConfigError
+from flows.common.words import plural
 
 COMMANDS = ("diff", "whatif", "rollback", "serve")
 
@@ -48,10 +49,15 @@ def add_commands(commands: Any, storage: Callable[..., None]) -> None:
         "--from",
         dest="from_run",
         metavar="RUN",
-        help="run id, start of one, or business date (default: the run before --to)",
+        help="run id, start of one, business date (its latest run), `latest`, `previous`, "
+        "or any of these + `~N` (N published runs before it; a bare `~N` counts back from "
+        "--to); the same run as --to exits 2 (default: previous, the run before --to)",
     )
     diff.add_argument(
-        "--to", dest="to_run", metavar="RUN", help="as --from (default: the latest published run)"
+        "--to",
+        dest="to_run",
+        metavar="RUN",
+        help="as --from; a bare `~N` counts back from the latest (default: latest)",
     )
     diff.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
     _diff_output(diff)
@@ -135,7 +141,7 @@ def _report(result: Any, arguments: argparse.Namespace) -> int:
     diff.print_diff(result, arguments.by)
     if arguments.export:
         rows = diff.export(result, arguments.export)
-        print(f"\nwrote {rows} changed records to {arguments.export}")
+        print(f"\nwrote {plural(rows, 'changed record')} to {arguments.export}")
     return 0
 
 

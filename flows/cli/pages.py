@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.common import config
+from flows.common.words import plural
 
 EXIT_OK = 0
 
@@ -87,7 +88,7 @@ def _page(arguments: argparse.Namespace) -> int:
         print(f"jvn page: {warning}", file=sys.stderr)
     text = render(page, "md") if arguments.out.suffix == ".md" else render(page, "html")
     write_atomically(arguments.out, text)
-    changes = f", {len(page.changes)} changes marked" if page.compare else ""
+    changes = f", {plural(len(page.changes), 'change')} marked" if page.compare else ""
     print(f"wrote {arguments.out}{changes}")
     return EXIT_OK
 

@@ -13,6 +13,7 @@ from flows.cli.arguments import EXIT_CONFIG, EXIT_OK
 from flows.cli.arguments import business_date as _date
 from flows.cli.arguments import positive as _positive
 from flows.common.config import DEFAULT_INBOX
+from flows.common.words import plural
 from flows.sample import generate_inbox
 
 
@@ -90,7 +91,8 @@ def command_sample(arguments: argparse.Namespace) -> int:
         progress=progress,
     )
     print(
-        f"wrote {len(summary.deliveries)} deliveries, {summary.rows_written} rows "
+        f"wrote {plural(len(summary.deliveries), 'delivery', 'deliveries')}, "
+        f"{plural(summary.rows_written, 'row')} "
         f"({summary.bad_rows} deliberately bad) to {arguments.out}"
     )
     return EXIT_OK

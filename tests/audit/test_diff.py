@@ -102,6 +102,52 @@ def test_runs_are_named_by_business_date_or_the_start_of_their_id(
     assert changes_in(by_date) == changes_in(by_id) == DAY_2_CHANGES
 
 
+def test_from_and_to_naming_the_same_run_is_refused_with_one_line(
+    two_runs: Job, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, second = run_ids(two_runs)
+    capsys.readouterr()
+
+    assert main(["diff", "--warehouse", str(two_runs.warehouse), "--from", DAY_2.isoformat()]) == 2
+
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.strip().splitlines()
+    assert line.startswith("jvn: ") and "same run" in line and second in line
+    assert "previous" in line, "the message tells how to name the run before"
+
+
+@pytest.mark.parametrize("reference", ["previous", "latest~1", "~1"])
+def test_the_run_before_the_latest_can_be_named_without_its_id(
+    two_runs: Job, tmp_path: Path, reference: str
+) -> None:
+    export = tmp_path / "previous.csv"
+
+    assert two_runs.diff(export, "--from", reference) == 0
+
+    assert changes_in(export) == DAY_2_CHANGES
+
+
+def test_a_relative_from_counts_back_from_the_to_run(two_runs: Job, tmp_path: Path) -> None:
+    export = tmp_path / "relative.csv"
+
+    assert two_runs.diff(export, "--from", "~1", "--to", "latest~1") == 2
+
+    assert two_runs.diff(export, "--from", f"{DAY_2.isoformat()}~1", "--to", "latest") == 0
+    assert changes_in(export) == DAY_2_CHANGES
+
+
+def test_counting_back_past_the_first_run_exits_2(
+    two_runs: Job, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+
+    assert main(["diff", "--warehouse", str(two_runs.warehouse), "--from", "latest~2"]) == 2
+
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("jvn: ") and "before the first" in line
+
+
 def test_diff_backwards_undoes_the_changes(two_runs: Job, tmp_path: Path) -> None:
     export = tmp_path / "back.parquet"
     assert two_runs.diff(export, "--from", DAY_2.isoformat(), "--to", DAY_1.isoformat()) == 0

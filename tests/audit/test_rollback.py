@@ -65,6 +65,30 @@ def test_rollback_points_current_at_the_previous_snapshot(
     )
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness", "pseudonym_key")
+def test_stats_after_a_rollback_reports_the_live_run_not_the_latest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = Job(tmp_path)
+    write_delivery(job.inbox, "melior", DAY_1, [melior_row("D-1"), melior_row("D-2")])
+    write_delivery(job.inbox, "melior", DAY_2, [melior_row("D-2", 2, Status="MAKULERAD")])
+    assert job.run(DAY_1) == 0
+    assert job.run(DAY_2) == 0
+    first_run = job.query("SELECT run_id FROM runs WHERE as_of = $day", {"day": DAY_1})[0][0]
+    assert main(["rollback", "--feed", str(job.feed), "--warehouse", str(job.warehouse)]) == 0
+    capsys.readouterr()
+
+    assert main(["stats", "--warehouse", str(job.warehouse), "--by", "reason"]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"run {first_run}  as of {DAY_1}")
+    assert "live" in lines[0]
+    assert not any("retracted" in line for line in lines), "D-2 was shown on day 1"
+    (total,) = [line for line in lines if "total" in line]
+    assert [cell.strip(" │") for cell in total.split("┆")][-3:] == ["2", "2", "100.0"]
+
+
 def test_rollback_without_a_feed_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -304,6 +304,22 @@ def test_adding_an_exempt_term_hides_exactly_the_visible_records_under_it(
     assert decided(job)["melior:M-8"] == (True, "shown")
 
 
+def test_by_reason_shows_the_reasons_gained_where_the_main_reason_stays(
+    job: Job, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = proposed_rules(tmp_path, "term", [("terms = [\n", f'terms = [\n  "{NEW_TERM}",\n')])
+    (before_reason,) = [reason for (reason,) in job.query(
+        "SELECT reason FROM decisions WHERE record_id = 'melior:M-7'"
+    )]  # fmt: skip
+    capsys.readouterr()
+
+    assert job.whatif(rules, tmp_path / "whatif.csv", "--by", "reason") == 0
+
+    out = capsys.readouterr().out
+    assert f"{before_reason} -> {before_reason}" not in out
+    assert f"{before_reason}: reasons gained exempt_term" in out
+
+
 def test_rerun_with_unchanged_rules_changes_nothing(
     job: Job, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
