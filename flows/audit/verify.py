@@ -54,7 +54,7 @@ from flows.audit.verify_access import (
 )
 from flows.common.feed_folder import CURRENT, MANIFEST, is_part_path
 from flows.common.files import file_sha256, sql_literal
-from flows.common.sql import load_sql
+from flows.common.sql import load_sql, load_statements
 from flows.common.warehouse import WORK_FILE_COMPRESSION
 from transforms.schemas import FEED_COLUMN_TYPES, FEED_COLUMNS
 
@@ -327,7 +327,7 @@ def _check_run(
 ) -> None:
     """Layer 2a: the warehouse knows the live snapshot's run as published."""
     row = connection.execute(
-        "SELECT status, CAST(as_of AS VARCHAR), rules_version FROM w.runs WHERE run_id = $run",
+        load_sql("verify/run_record"),
         {"run": str(live.manifest["run_id"])},
     ).fetchone()
     if row is None:
@@ -360,42 +360,26 @@ def _check_decisions(
     """
     run_id = str(live.manifest["run_id"])
     _feed_view(connection, live)
-    started = connection.execute(
-        "SELECT started_at FROM w.runs WHERE run_id = $run", {"run": run_id}
-    ).fetchone()
+    started = connection.execute(load_sql("verify/run_started_at"), {"run": run_id}).fetchone()
     live_started = started[0] if started else None
     later_published = live_started is not None and bool(
         connection.execute(
-            "SELECT count(*) FROM w.runs WHERE status = 'published' AND started_at > $t",
+            load_sql("verify/published_after"),
             {"t": live_started},
         ).fetchall()[0][0]
     )
     foreign = connection.execute(
-        """SELECT count(*) FROM (SELECT DISTINCT run_id FROM w.decisions) AS d
-           LEFT JOIN w.runs AS r USING (run_id)
-           WHERE d.run_id <> $run
-             AND NOT (coalesce(r.status = 'published', false)
-                      AND coalesce(r.started_at < $t, false))""",
+        load_sql("verify/decisions_of_other_runs"),
         {"run": run_id, "t": live_started},
     ).fetchall()[0][0]
     if live_started is not None and not later_published and not foreign:
-        feed_side = connection.execute(
-            """SELECT
-                 count(*) FILTER (WHERE d.record_id IS NULL),
-                 count(*) FILTER (WHERE d.record_id IS NOT NULL AND NOT d.visible),
-                 count(*) FILTER (WHERE d.visible
-                                  AND d.record_version IS DISTINCT FROM f.record_version),
-                 count(*) FILTER (WHERE d.visible
-                                  AND d.rules_version IS DISTINCT FROM f.rules_version)
-               FROM live_feed AS f LEFT JOIN w.decisions AS d USING (record_id)"""
-        ).fetchall()[0]
+        feed_side = connection.execute(load_sql("verify/feed_against_decisions")).fetchall()[0]
         report.add("feed_record_not_in_decisions", int(feed_side[0]))
         report.add("feed_record_hidden_by_decision", int(feed_side[1]))
         report.add("feed_record_version_differs_from_decision", int(feed_side[2]))
         report.add("feed_rules_version_differs_from_decision", int(feed_side[3]))
         missing = connection.execute(
-            "SELECT count(*) FROM w.decisions WHERE visible "
-            "AND record_id NOT IN (SELECT record_id FROM live_feed WHERE record_id IS NOT NULL)"
+            load_sql("verify/visible_decisions_missing_from_feed")
         ).fetchall()[0][0]
         report.add("visible_decision_missing_from_feed", int(missing))
         report.checked.append(
@@ -406,9 +390,7 @@ def _check_decisions(
         # No run published after the live one, yet `decisions` hold decisions of
         # a run that never published: it replaced them and then failed or died.
         report.add("decisions_not_from_live_run")
-    seq = connection.execute(
-        "SELECT run_seq FROM w.runs WHERE run_id = $run AND status = 'published'", {"run": run_id}
-    ).fetchone()
+    seq = connection.execute(load_sql("verify/published_run_seq"), {"run": run_id}).fetchone()
     if seq is None or seq[0] is None:
         report.notes.append(
             "the warehouse's decisions do not describe the live run and it has no "
@@ -416,20 +398,7 @@ def _check_decisions(
         )
         return
     counts = connection.execute(
-        """WITH periods AS (
-               SELECT record_id, visible FROM w.decision_history
-               WHERE from_seq <= $seq AND (to_seq IS NULL OR to_seq > $seq)
-           )
-           SELECT
-             (SELECT count(*) FROM live_feed AS f
-              WHERE NOT EXISTS (SELECT 1 FROM periods AS p WHERE p.record_id = f.record_id)),
-             (SELECT count(*) FROM live_feed AS f
-              WHERE EXISTS (SELECT 1 FROM periods AS p
-                            WHERE p.record_id = f.record_id AND NOT p.visible)),
-             (SELECT count(*) FROM periods AS p WHERE p.visible
-              AND p.record_id NOT IN (SELECT record_id FROM live_feed
-                                      WHERE record_id IS NOT NULL))""",
-        {"seq": int(seq[0])},
+        load_sql("verify/feed_against_history"), {"seq": int(seq[0])}
     ).fetchall()[0]
     report.add("feed_record_not_in_decisions", int(counts[0]))
     report.add("feed_record_hidden_by_decision", int(counts[1]))
@@ -449,12 +418,11 @@ def _check_against_rules(
 
     run_id = str(live.manifest["run_id"])
     as_of = date.fromisoformat(str(live.manifest["as_of"]))
-    scoped = connection.execute(
-        "SELECT count(*) FROM w.run_deliveries WHERE run_id = $run", {"run": run_id}
-    ).fetchall()[0][0]
+    scoped = connection.execute(load_sql("verify/run_delivery_count"), {"run": run_id}).fetchall()[
+        0
+    ][0]
     loaded_before = connection.execute(
-        "SELECT count(*) FROM w.deliveries WHERE status = 'loaded' AND business_date <= $as_of",
-        {"as_of": as_of},
+        load_sql("verify/loaded_deliveries_until"), {"as_of": as_of}
     ).fetchall()[0][0]
     if not scoped and loaded_before:
         report.notes.append(
@@ -463,17 +431,9 @@ def _check_against_rules(
         return
     # The state queries read unqualified tables: give them the warehouse's, with
     # `deliveries` narrowed to exactly what the live run saw.
-    connection.execute(
-        "CREATE OR REPLACE TEMP TABLE run_scope AS "
-        "SELECT delivery_id FROM w.run_deliveries WHERE run_id = $run",
-        {"run": run_id},
-    )
-    connection.execute(
-        "CREATE OR REPLACE TEMP VIEW deliveries AS SELECT * FROM w.deliveries "
-        "WHERE delivery_id IN (SELECT delivery_id FROM run_scope)"
-    )
-    for table in ("record_versions", "block_versions", "quarantine", "decisions"):
-        connection.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM w.{table}")
+    connection.execute(load_sql("verify/scope_to_run"), {"run": run_id})
+    for statement in load_statements("verify/warehouse_as_run_saw"):
+        connection.execute(statement)
     with tempfile.TemporaryDirectory(prefix=".verify-", dir=warehouse.parent) as scratch:
         work = Path(scratch)
         records_dir, blocks_path = work / "records", work / "blocks.parquet"
@@ -501,14 +461,9 @@ def _check_against_rules(
             )
         expected_files = sorted(str(p) for p in expected_dir.glob("*.parquet"))
         if expected_files:
-            connection.execute(
-                "CREATE OR REPLACE TEMP TABLE expected AS SELECT * FROM read_parquet($files)",
-                {"files": expected_files},
-            )
+            connection.execute(load_sql("verify/expected_from_files"), {"files": expected_files})
         else:
-            connection.execute(
-                "CREATE OR REPLACE TEMP TABLE expected AS SELECT * FROM live_feed WHERE false"
-            )
+            connection.execute(load_sql("verify/expected_none"))
     differs = " OR ".join(f"e.{c} IS DISTINCT FROM f.{c}" for c in FEED_COLUMNS)
     counts = connection.execute(
         f"""SELECT
@@ -547,10 +502,7 @@ def _safe_relative(name: str) -> bool:
 
 
 def _latest_published_run(connection: duckdb.DuckDBPyConnection) -> str | None:
-    row = connection.execute(
-        "SELECT run_id FROM w.runs WHERE status = 'published' "
-        "ORDER BY run_seq DESC NULLS LAST, started_at DESC LIMIT 1"
-    ).fetchone()
+    row = connection.execute(load_sql("verify/latest_published_run")).fetchone()
     return str(row[0]) if row else None
 
 

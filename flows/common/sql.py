@@ -20,3 +20,21 @@ def load_sql(name: str) -> str:
 def statements_in(layer: str) -> list[str]:
     """All statements of a layer folder, in file-name order (for DDL)."""
     return [load_sql(f"{layer}/{path.stem}") for path in sorted((SQL_DIR / layer).glob("*.sql"))]
+
+
+def load_statements(name: str) -> list[str]:
+    """The statements of `sql/<name>.sql`, one per `;`, for a file that holds several.
+
+    DuckDB prepares one statement at a time when it is given parameters. The
+    split is on every `;`, so such a file has none inside a string or comment.
+    """
+    return [statement for statement in load_sql(name).split(";") if statement.strip()]
+
+
+def preload(layer: str) -> None:
+    """Read every statement of a layer folder now (they stay cached).
+
+    For a stage that must open no file but its input's while it works: loading
+    a delivery opens only the delivery's files.
+    """
+    statements_in(layer)

@@ -20,16 +20,22 @@ from typing import Literal
 import duckdb
 import polars as pl
 
+from flows.common.errors import DeliveryFileError, LocalFailure, errno_of
 from flows.common.faults import checkpoint
-from flows.common.sql import load_sql
+from flows.common.sql import load_sql, load_statements, preload
 from flows.common.warehouse import WORK_FILE_COMPRESSION, first_row
 from flows.load import reader
+from flows.load.encoding import prepare_utf8
 from flows.load.inbox import DeliveryFolder, DeliveryRejected, read_control, unreadable_reason
 from transforms.canonical import BLOCKS_FEED, DeliveryContext
 from transforms.sources.base import SourceFormat
 from transforms.sources.registry import adapter_for
 
 Status = Literal["loaded", "rejected", "duplicate", "already_loaded"]
+
+# The statements are read at import: while a delivery is judged, the only files
+# opened are the delivery's own (tests/load/test_fuzz_adapters.py watches).
+preload("ingest")
 
 ROWS_PER_SLICE = 1_000_000
 """Parsed rows the adapter streams in one query: bounds loading memory (~0.5 GiB)."""
@@ -63,7 +69,7 @@ def load_delivery(
 
     Whatever the sender's files hold or are (nested, huge, a FIFO, unreadable),
     the delivery is rejected with a reason. Only this machine's own failure (the
-    work folder full, say) raises: `reader.LocalFailure`, with nothing recorded,
+    work folder full, say) raises: `LocalFailure`, with nothing recorded,
     so that the run fails and the next one judges the delivery again.
     """
     adapter = adapter_for(delivery.feed)
@@ -78,15 +84,15 @@ def load_delivery(
         # Checksummed first, so a rejection names these bytes; never through a
         # link out of the inbox. Why the data file cannot be read is told only
         # once the control file holds: its problems are reported first.
-        unreadable_data: reader.DeliveryFileError | None = None
+        unreadable_data: DeliveryFileError | None = None
         try:
             sha256 = reader.sha256_of(data_path).sha256
-        except reader.DeliveryFileError as error:
+        except DeliveryFileError as error:
             unreadable_data = error
         control = read_control(delivery, fmt)
         if unreadable_data is not None:
             raise unreadable_data
-    except (DeliveryRejected, reader.DeliveryFileError) as rejection:
+    except (DeliveryRejected, DeliveryFileError) as rejection:
         return reject(str(rejection))
     except OSError as error:
         return reject(unreadable_reason(error, delivery, fmt.file_name))
@@ -102,15 +108,15 @@ def load_delivery(
     delivery_work = work_dir / "deliveries" / delivery.feed
     shutil.rmtree(delivery_work, ignore_errors=True)
     try:
-        utf8_path = reader.prepare_utf8(data_path, fmt, delivery_work)
+        utf8_path = prepare_utf8(data_path, fmt, delivery_work)
         reader.check_header(utf8_path, fmt)
         raw = reader.parse_rows(utf8_path, fmt, delivery_work)
-    except reader.DeliveryFileError as error:
+    except DeliveryFileError as error:
         return reject(str(error))
     except OSError as error:
         if _inside(error.filename, delivery.path):
             return reject(unreadable_reason(error, delivery, fmt.file_name))
-        raise reader.LocalFailure.of(error, delivery_work, "writing the work folder") from None
+        raise LocalFailure.of(error, delivery_work, "writing the work folder") from None
     if raw.row_count != control.rows:
         return reject(
             f"row count mismatch: the control file says {control.rows}, "
@@ -128,37 +134,23 @@ def load_delivery(
         _rejects_with_ids(raw.rejects, fmt).write_parquet(rejects_path)
     except (OSError, pl.exceptions.ComputeError) as error:
         # Writing the work folder failed (disk full): this machine's failure.
-        if reader.errno_of(error) is None:
+        if errno_of(error) is None:
             raise
-        raise reader.LocalFailure.of(error, delivery_work, "writing the work folder") from None
+        raise LocalFailure.of(error, delivery_work, "writing the work folder") from None
     canonical_files = [str(path) for path in canonical_paths]
     bad_text_files = [str(path) for path in bad_text_paths]
 
     is_blocks = delivery.feed == BLOCKS_FEED
     connection.execute("BEGIN TRANSACTION")
     try:
-        if is_blocks:
-            connection.execute(
-                "INSERT INTO block_versions BY NAME SELECT * EXCLUDE (error) "
-                "FROM read_parquet($path) WHERE error IS NULL",
-                {"path": canonical_files},
-            )
-            id_column, version_column, patient = "block_id", "block_version", "c.patient_id"
-        else:
-            connection.execute(
-                "INSERT INTO record_versions BY NAME SELECT * EXCLUDE (error) "
-                "FROM read_parquet($path) WHERE error IS NULL",
-                {"path": canonical_files},
-            )
-            id_column, version_column, patient = "record_id", "record_version", "NULL"
-        loaded = _count(connection, canonical_files, "error IS NULL")
+        kind = "block" if is_blocks else "record"
+        connection.execute(load_sql(f"ingest/insert_{kind}_versions"), {"path": canonical_files})
+        valid = first_row(
+            connection, load_sql("ingest/count_valid_rows"), {"paths": canonical_files}
+        )
+        loaded = int(valid[0]) if valid else 0
         connection.execute(
-            f"""INSERT INTO quarantine
-                SELECT $delivery_id, $system, c.source_row, c.{id_column}, c.{version_column},
-                       {patient}, c.error, t.raw_text
-                FROM read_parquet($canonical) AS c
-                LEFT JOIN read_parquet($texts) AS t USING (source_row)
-                WHERE c.error IS NOT NULL""",
+            load_sql(f"ingest/quarantine_bad_{kind}_rows"),
             {
                 "delivery_id": delivery_id,
                 "system": delivery.feed,
@@ -167,11 +159,7 @@ def load_delivery(
             },
         )
         connection.execute(
-            """INSERT INTO quarantine
-               SELECT $delivery_id, $system, source_row,
-                      CASE WHEN $prefix_ids THEN $system || ':' || record_key ELSE record_key END,
-                      record_version, NULL, error, raw_text
-               FROM read_parquet($path)""",
+            load_sql("ingest/quarantine_rejected_rows"),
             {
                 "delivery_id": delivery_id,
                 "system": delivery.feed,
@@ -182,14 +170,11 @@ def load_delivery(
         quarantined = raw.row_count - loaded
         without_id = first_row(
             connection,
-            "SELECT count(*) FROM quarantine WHERE delivery_id = $delivery_id "
-            "AND record_id IS NULL",
+            load_sql("ingest/count_quarantined_without_id"),
             {"delivery_id": delivery_id},
         )
         connection.execute(
-            """INSERT INTO deliveries VALUES ($delivery_id, $system, $business_date, $folder,
-               $file, $sha256, $rows, 'loaded', NULL, nextval('load_seq'), $loaded,
-               $quarantined, $run_id, $now)""",
+            load_sql("ingest/record_loaded"),
             {
                 "delivery_id": delivery_id,
                 "system": delivery.feed,
@@ -293,22 +278,12 @@ def _inside(filename: object, folder: Path) -> bool:
     return Path(os.fsdecode(filename)).is_relative_to(folder)
 
 
-def _count(connection: duckdb.DuckDBPyConnection, paths: list[str], condition: str) -> int:
-    row = first_row(
-        connection,
-        f"SELECT count(*) FROM read_parquet($paths) WHERE {condition}",
-        {"paths": paths},
-    )
-    return int(row[0]) if row else 0
-
-
 def _known_status(
     connection: duckdb.DuckDBPyConnection, delivery: DeliveryFolder, sha256: str
 ) -> str | None:
     """'loaded' if these bytes were loaded for this date; 'other_date' if for another."""
     rows = connection.execute(
-        "SELECT business_date FROM deliveries WHERE system = $system AND sha256 = $sha256 "
-        "AND status = 'loaded'",
+        load_sql("ingest/loaded_dates_of_bytes"),
         {"system": delivery.feed, "sha256": sha256},
     ).fetchall()
     dates = {row[0] for row in rows}
@@ -330,9 +305,7 @@ def _record_rejection(
     error_tag = hashlib.sha256(error.encode()).hexdigest()[:8]
     delivery_id = f"{delivery.label}/{(sha256 or 'no-data')[:16]}!{error_tag}"
     inserted = connection.execute(
-        """INSERT INTO deliveries VALUES ($delivery_id, $system, $business_date, $folder, $file,
-           $sha256, $rows, 'rejected', $error, NULL, 0, 0, $run_id, $now)
-           ON CONFLICT DO NOTHING RETURNING delivery_id""",
+        load_sql("ingest/record_rejected"),
         {
             "delivery_id": delivery_id,
             "system": delivery.feed,
@@ -369,12 +342,7 @@ def record_later(
     _allow_later_status(connection)
     fmt: SourceFormat = adapter_for(delivery.feed).FORMAT
     inserted = connection.execute(
-        """INSERT INTO deliveries
-           SELECT $delivery_id, $system, $business_date, $folder, $file, NULL, NULL, 'later',
-                  'business date after the run''s date: left for a later run',
-                  NULL, 0, 0, $run_id, $now
-           WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE folder = $folder)
-           ON CONFLICT DO NOTHING RETURNING delivery_id""",
+        load_sql("ingest/record_later"),
         {
             "delivery_id": f"{delivery.label}!later",
             "system": delivery.feed,
@@ -394,18 +362,15 @@ def _allow_later_status(connection: duckdb.DuckDBPyConnection) -> None:
     DuckDB cannot alter a CHECK constraint: the table is rebuilt from its current
     definition, every row kept, in one transaction. A no-op once done.
     """
-    checks = connection.execute(
-        "SELECT expression FROM duckdb_constraints() "
-        "WHERE table_name = 'deliveries' AND constraint_type = 'CHECK'"
-    ).fetchall()
+    checks = connection.execute(load_sql("ingest/deliveries_checks")).fetchall()
     if any("'later'" in (expression or "") for (expression,) in checks):
         return
     connection.execute("BEGIN TRANSACTION")
     try:
-        connection.execute("ALTER TABLE deliveries RENAME TO deliveries_before_later")
+        connection.execute(load_sql("ingest/set_aside_deliveries"))
         connection.execute(load_sql("warehouse/create_deliveries"))
-        connection.execute("INSERT INTO deliveries SELECT * FROM deliveries_before_later")
-        connection.execute("DROP TABLE deliveries_before_later")
+        for statement in load_statements("ingest/restore_set_aside_deliveries"):
+            connection.execute(statement)
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
@@ -422,10 +387,7 @@ def _record_duplicate(
     """The same bytes were already loaded under another date: recorded, not loaded again."""
     delivery_id = f"{delivery.label}/{sha256[:16]}!duplicate"
     inserted = connection.execute(
-        """INSERT INTO deliveries VALUES ($delivery_id, $system, $business_date, $folder, $file,
-           $sha256, NULL, 'duplicate', 'identical to a delivery already loaded for another date',
-           NULL, 0, 0, $run_id, $now)
-           ON CONFLICT DO NOTHING RETURNING delivery_id""",
+        load_sql("ingest/record_duplicate"),
         {
             "delivery_id": delivery_id,
             "system": delivery.feed,

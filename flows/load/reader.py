@@ -31,6 +31,7 @@ import polars as pl
 
 from flows.common.errors import DeliveryFileError, LocalFailure, errno_of
 from flows.common.files import sql_literal, sql_string
+from flows.common.sql import load_sql
 from flows.common.warehouse import WORK_FILE_COMPRESSION, limit_resources
 from flows.load.bad_rows import reject_ids
 from flows.load.encoding import CHUNK, cannot_read, prepare_utf8
@@ -199,11 +200,7 @@ def parse_rows(utf8_path: Path, fmt: SourceFormat, work_dir: Path) -> RawDeliver
                 f"(FORMAT parquet, COMPRESSION {WORK_FILE_COMPRESSION})",
                 parameters,
             )
-            rejects = connection.sql(
-                "SELECT line, min(error_type) AS error_type, first(csv_line) AS raw_text, "
-                "min(line_byte_position) AS byte_position "
-                "FROM rejected_lines GROUP BY line ORDER BY line"
-            ).pl()
+            rejects = connection.sql(load_sql("ingest/rejected_lines")).pl()
         except duckdb.Error as error:
             if _writing_failed(error, work_dir):
                 raise LocalFailure.of(error, work_dir, "writing the work folder") from None

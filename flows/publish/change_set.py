@@ -116,7 +116,7 @@ def write_change_set(
         )
         counted = dict(
             connection.execute(
-                f"SELECT change, count(*) FROM read_parquet('{quoted}') GROUP BY change"
+                load_sql("change_set/count_by_change"), {"path": str(target)}
             ).fetchall()
         )
     finally:

@@ -43,6 +43,7 @@ from flows.common.feed_folder import (
     snapshots,
 )
 from flows.common.files import fsync_and_hash, fsync_dir, private_dir, write_durably
+from flows.common.sql import load_sql
 from flows.common.warehouse import connect, first_row
 
 _STAGING_PREFIX = ".staging-"
@@ -53,12 +54,10 @@ _STAGING_PREFIX = ".staging-"
 def warehouse_id(warehouse: Path) -> str:
     """The warehouse's own id, created once (`warehouse_identity`) and never changed."""
     with connect(warehouse) as connection:
-        row = first_row(connection, "SELECT warehouse_id FROM warehouse_identity LIMIT 1")
+        row = first_row(connection, load_sql("feed/warehouse_id"))
         if row is None:
-            connection.execute(
-                "INSERT INTO warehouse_identity VALUES ($id, now())", {"id": uuid.uuid4().hex}
-            )
-            row = first_row(connection, "SELECT warehouse_id FROM warehouse_identity LIMIT 1")
+            connection.execute(load_sql("feed/create_warehouse_id"), {"id": uuid.uuid4().hex})
+            row = first_row(connection, load_sql("feed/warehouse_id"))
     return str(row[0])
 
 
@@ -120,8 +119,7 @@ def _published_by(warehouse: Path, live: LiveSnapshot) -> bool:
     with connect(warehouse) as connection:
         row = first_row(
             connection,
-            "SELECT count(*) FROM runs WHERE run_id = $run AND status = 'published' "
-            "AND snapshot = $snapshot",
+            load_sql("feed/published_snapshot"),
             {"run": str(live.manifest.get("run_id")), "snapshot": live.name},
         )
     return bool(row and row[0])

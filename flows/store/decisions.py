@@ -6,6 +6,7 @@ from pathlib import Path
 
 from flows.common.errors import RunFailed
 from flows.common.faults import checkpoint
+from flows.common.sql import load_sql
 from flows.common.warehouse import connect, first_row
 from flows.store.state import DIRTY_RECORDS_FILE
 
@@ -22,21 +23,14 @@ def store_decisions(warehouse: Path, work_dir: Path) -> None:
         connection.execute("BEGIN TRANSACTION")
         try:
             if dirty_path.exists():
-                connection.execute(
-                    "DELETE FROM decisions WHERE record_id IN "
-                    "(SELECT record_id FROM read_parquet($path))",
-                    {"path": str(dirty_path)},
-                )
+                connection.execute(load_sql("decisions/delete_records"), {"path": str(dirty_path)})
             else:
-                connection.execute("DELETE FROM decisions")
+                connection.execute(load_sql("decisions/delete_all"))
             if has_files:
                 connection.execute(
-                    "INSERT INTO decisions BY NAME SELECT * FROM read_parquet($files)",
-                    {"files": decisions_glob},
+                    load_sql("decisions/insert_from_files"), {"files": decisions_glob}
                 )
-            duplicated = first_row(
-                connection, "SELECT count(*) - count(DISTINCT record_id) FROM decisions"
-            )
+            duplicated = first_row(connection, load_sql("decisions/duplicated_ids"))
             if duplicated and duplicated[0]:
                 raise RunFailed(f"validation failed: {duplicated[0]} record ids decided twice")
             connection.execute("COMMIT")
@@ -49,7 +43,5 @@ def store_decisions(warehouse: Path, work_dir: Path) -> None:
 def count_reasons(warehouse: Path) -> dict[str, int]:
     """Records per reason over all partitions, reused ones included."""
     with connect(warehouse) as connection:
-        rows = connection.execute(
-            "SELECT reason, count(*) FROM decisions GROUP BY reason ORDER BY reason"
-        ).fetchall()
+        rows = connection.execute(load_sql("decisions/count_by_reason")).fetchall()
     return {str(reason): int(count) for reason, count in rows}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import duckdb
 
-from flows.common.sql import load_sql
+from flows.common.sql import load_sql, load_statements
 from flows.common.warehouse import first_row
 
 
@@ -21,20 +21,18 @@ def record_history(
     `only_records`: the records this run decided anew (None: all). Must
     run inside the caller's transaction.
     """
-    row = first_row(connection, "SELECT nextval('run_seq')")
+    row = first_row(connection, load_sql("history/next_run_seq"))
     run_seq = int(row[0]) if row else 0
     connection.execute(
-        "INSERT INTO decision_changes " + load_sql("history/changes_against_open"),
+        load_sql("history/changes_against_open"),
         {"run_id": run_id, "only_records": only_records},
     )
     parameters = {"run_id": run_id, "run_seq": run_seq}
     connection.execute(load_sql("history/close_changed_periods"), parameters)
     connection.execute(load_sql("history/open_new_periods"), parameters)
-    connection.execute("UPDATE runs SET run_seq = $run_seq WHERE run_id = $run_id", parameters)
+    connection.execute(load_sql("history/set_run_seq"), parameters)
     counts = connection.execute(
-        "SELECT direction, count(*) FROM decision_changes WHERE run_id = $run_id "
-        "GROUP BY direction ORDER BY direction",
-        {"run_id": run_id},
+        load_sql("history/changes_by_direction"), {"run_id": run_id}
     ).fetchall()
     return {str(direction): int(count) for direction, count in counts}
 
@@ -44,6 +42,5 @@ def undo_run(connection: duckdb.DuckDBPyConnection, *, run_id: str) -> None:
 
     Must run inside the caller's transaction.
     """
-    for statement in load_sql("history/undo_run").split(";"):
-        if statement.strip():
-            connection.execute(statement, {"run_id": run_id})
+    for statement in load_statements("history/undo_run"):
+        connection.execute(statement, {"run_id": run_id})

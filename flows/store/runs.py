@@ -165,27 +165,16 @@ def reconcile_killed_runs(warehouse: Path, feed_dir: Path) -> None:
     if live is not None:
         went_live.add(live.name)
     with connect(warehouse) as connection:
-        connection.execute(
-            "UPDATE runs SET status = 'failed', ended_at = coalesce(ended_at, $now), "
-            "exit_code = 1, message = 'the run was killed before it finished' "
-            "WHERE status = 'running'",
-            {"now": datetime.now(UTC)},
-        )
+        connection.execute(load_sql("runs/close_killed_runs"), {"now": datetime.now(UTC)})
         recorded = connection.execute(
-            "SELECT run_id, snapshot FROM runs WHERE status = 'published' AND feed = $feed",
-            {"feed": str(feed_path.resolve())},
+            load_sql("runs/published_to_feed"), {"feed": str(feed_path.resolve())}
         ).fetchall()
         for run_id, snapshot in recorded:
             if snapshot in went_live:
                 continue
             connection.execute("BEGIN TRANSACTION")
             undo_run(connection, run_id=run_id)
-            connection.execute(
-                "UPDATE runs SET status = 'failed', exit_code = 1, "
-                "message = 'killed after recording, before its feed went live' "
-                "WHERE run_id = $run_id",
-                {"run_id": run_id},
-            )
+            connection.execute(load_sql("runs/fail_unpublished"), {"run_id": run_id})
             connection.execute("COMMIT")
 
 
@@ -231,12 +220,7 @@ def finish_run(
                 only_records=dirty_record_ids(work_dir) if work_dir else None,
             )
         connection.execute(
-            """UPDATE runs SET ended_at = $now, status = $status, snapshot = $snapshot,
-               records = $records, visible = $visible, deliveries_loaded = $loaded,
-               deliveries_rejected = $rejected, rows_quarantined = $quarantined,
-               exit_code = $exit_code, message = $message, partitions = $partitions,
-               partitions_decided = $partitions_decided
-               WHERE run_id = $run_id""",
+            load_sql("runs/finish_run"),
             {
                 "now": datetime.now(UTC),
                 "status": status,

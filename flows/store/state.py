@@ -90,11 +90,7 @@ def plan_partitions(
     with connect(warehouse) as connection:
         if live is not None and unavailable:
             ids_known = write_unavailable_previous_ids(connection, live, unavailable, work_dir)
-        previous = first_row(
-            connection,
-            "SELECT run_id, as_of, rules_version, partitions, snapshot FROM runs "
-            "WHERE status = 'published' ORDER BY run_seq DESC LIMIT 1",
-        )
+        previous = first_row(connection, load_sql("state/previous_published_run"))
         if previous is None:
             return full("first run")
         run_id, previous_as_of, rules_version, previous_partitions, snapshot = previous
@@ -112,11 +108,7 @@ def plan_partitions(
             return full("an unsigned-entry delay is in force, so visibility moves with the date")
         if rules.release_delay_in_force(as_of) or rules.release_delay_in_force(previous_as_of):
             return full("a release delay is in force, so visibility moves with the date")
-        stray = first_row(
-            connection,
-            "SELECT count(*) FROM decisions WHERE run_id NOT IN "
-            "(SELECT run_id FROM runs WHERE status = 'published')",
-        )
+        stray = first_row(connection, load_sql("state/stray_decisions"))
         if stray and stray[0]:
             return full("the warehouse holds decisions of an unpublished run")
         dirty_path = work_dir / DIRTY_RECORDS_FILE
@@ -126,9 +118,7 @@ def plan_partitions(
             {"as_of": as_of, "previous_run": run_id, "previous_as_of": previous_as_of},
         )
         affected = connection.execute(
-            "SELECT DISTINCT partition_key FROM decisions WHERE record_id IN "
-            "(SELECT record_id FROM read_parquet($path)) ORDER BY partition_key",
-            {"path": str(dirty_path)},
+            load_sql("state/affected_partitions"), {"path": str(dirty_path)}
         ).fetchall()
     dirty = pl.scan_parquet(dirty_path).select(pl.len()).collect().item()
     return PartitionPlan(
@@ -156,8 +146,7 @@ def write_unavailable_previous_ids(
     """
     row = first_row(
         connection,
-        "SELECT run_seq FROM runs WHERE run_id = $run AND status = 'published' "
-        "AND snapshot = $snapshot",
+        load_sql("state/published_snapshot_run_seq"),
         {"run": str(live.manifest.get("run_id")), "snapshot": live.name},
     )
     if row is None or row[0] is None:
@@ -167,16 +156,11 @@ def write_unavailable_previous_ids(
         for name, entry in part_entries(live).items()
         if name not in unavailable
     ]
-    in_intact = (
-        "AND record_id NOT IN (SELECT record_id FROM read_parquet($intact))" if intact else ""
-    )
+    # read_parquet refuses an empty list: with no intact part, nothing is subtracted.
+    visible = load_sql("state/visible_at_run_outside_parts" if intact else "state/visible_at_run")
     target = work_dir / UNAVAILABLE_PREVIOUS_FILE
     connection.execute(
-        f"""COPY (SELECT DISTINCT record_id FROM decision_history
-                  WHERE visible AND from_seq <= $seq AND (to_seq IS NULL OR to_seq > $seq)
-                  {in_intact}
-                  ORDER BY record_id)
-            TO '{sql_literal(target)}' (FORMAT parquet)""",
+        f"COPY ({visible}) TO '{sql_literal(target)}' (FORMAT parquet)",
         {"seq": int(row[0]), **({"intact": intact} if intact else {})},
     )
     return True
@@ -227,9 +211,7 @@ def export_state(
         )
         if run_id is not None:
             connection.execute(
-                "INSERT INTO run_deliveries SELECT $run_id, delivery_id FROM deliveries "
-                "WHERE status = 'loaded' AND business_date <= $as_of",
-                {"run_id": run_id, "as_of": as_of},
+                load_sql("state/record_run_deliveries"), {"run_id": run_id, "as_of": as_of}
             )
     checkpoint("export_state")
     records_dir = state_dir / "records"

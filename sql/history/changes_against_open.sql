@@ -1,6 +1,7 @@
--- What this run's decisions change against the open history periods. With
+-- Record what this run's decisions change against the open history periods. With
 -- $only_records set (a nightly run that redid only those), the rest is
 -- unchanged by construction and not compared.
+INSERT INTO decision_changes
 WITH wanted_records AS (
     SELECT DISTINCT unnest(CAST($only_records AS VARCHAR[])) AS record_id
 ),

@@ -1,0 +1,2 @@
+-- A full run replaces every decision.
+DELETE FROM decisions

@@ -1,0 +1,2 @@
+-- Give the warehouse its id ($id), once.
+INSERT INTO warehouse_identity VALUES ($id, now())

@@ -1,0 +1,3 @@
+-- Store a blocks delivery's valid rows (the adapter's Parquet parts $path).
+INSERT INTO block_versions BY NAME
+SELECT * EXCLUDE (error) FROM read_parquet($path) WHERE error IS NULL
