@@ -39,6 +39,7 @@ from flows.common.errors import RunFailed, messages_may_name, safe_message, sani
 from flows.common.faults import checkpoint
 from flows.common.files import private_dir
 from flows.common.warehouse import connect
+from flows.common.words import plural
 from flows.decide import distributed
 from flows.decide.partition import PartitionResult
 from flows.decide.partition import decide_partition as decide_one_partition
@@ -96,10 +97,10 @@ def load_feed(
                 logger.warning("delivery %s rejected: %s", outcome.label, outcome.error)
             elif outcome.status == "loaded":
                 logger.info(
-                    "delivery %s loaded: %d records, %d rows quarantined",
+                    "delivery %s loaded: %s, %s quarantined",
                     outcome.label,
-                    outcome.records_loaded,
-                    outcome.rows_quarantined,
+                    plural(outcome.records_loaded, "record"),
+                    plural(outcome.rows_quarantined, "row"),
                 )
             outcomes.append(outcome)
     return outcomes

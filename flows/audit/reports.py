@@ -18,32 +18,10 @@ from flows.common.errors import FeedError
 from flows.common.feed_folder import live_snapshot
 from flows.common.sql import load_sql
 from flows.common.warehouse import connect, first_row
-from flows.common.words import plural
+from flows.common.words import plural, printable
 
 if TYPE_CHECKING:
     from transforms.rules import RuleSet
-
-
-def printable(text: object) -> str:
-    """Text safe for an operator's terminal: control characters (C0, DEL, C1, NUL,
-    the ESC of a terminal escape) and the bidirectional overrides that can reorder a
-    line are written as `\\x1b`-style escapes. Only the printout changes: the
-    warehouse and the feed keep the value exactly as delivered."""
-    return "".join(_ESCAPED.get(ch, ch) for ch in str(text))
-
-
-def _escape(ch: str) -> str:
-    code = ord(ch)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-_ESCAPED = {
-    ch: _escape(ch)
-    for ch in map(
-        chr,
-        [*range(0x00, 0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)],
-    )
-}
 
 
 def _say(line: str) -> None:

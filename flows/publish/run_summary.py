@@ -17,18 +17,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from flows.common.words import printable
+
 RUN_SUMMARY_KEY = "jvn-run-summary"
 """The artifact's key: every run's summary is a new version of the same artifact."""
 
-_CONTROL = {
-    ch: (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
-    for ch in map(
-        chr,
-        # The ranges flows/audit/reports.py `printable` escapes on the terminal
-        # (C0, DEL, C1, bidirectional overrides); that module sits above the flow.
-        [*range(0x00, 0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)],
-    )
-}
 # The backslash too, so that the escapes written above render as typed.
 _MARKDOWN = {
     "\\": "\\\\",
@@ -47,7 +40,7 @@ _MARKDOWN = {
 
 def one_line(value: object) -> str:
     """`value` with its control characters escaped (plain text, e.g. a state message)."""
-    return "".join(_CONTROL.get(ch, ch) for ch in str(value))
+    return printable(value)
 
 
 def markdown_text(value: object) -> str:
