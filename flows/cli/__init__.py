@@ -32,6 +32,7 @@ from flows.cli.arguments import (
     EXIT_TERMINATED,
     storage,
 )
+from flows.cli.output import discard_stdout
 from flows.common.config import ConfigError
 
 __all__ = [
@@ -99,12 +100,10 @@ def _reader_gone() -> int:
     """`jvn stats | head -1`: the reader closed the pipe. Stop quietly, as a tool the
     shell sees killed by SIGPIPE (141), with no traceback.
 
-    Python's recipe (docs of `signal`, "Note on SIGPIPE"): what is still buffered
-    for stdout goes to /dev/null, so the flush at exit cannot fail again.
+    What is still buffered for stdout goes to /dev/null, so the flush at exit
+    cannot fail again.
     """
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
+    discard_stdout()
     return EXIT_BROKEN_PIPE
 
 

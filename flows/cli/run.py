@@ -30,6 +30,7 @@ from flows.cli.arguments import (
 )
 from flows.cli.arguments import business_date as _date
 from flows.cli.arguments import positive as _positive
+from flows.cli.output import discard_stdout
 from flows.cli.pages import write_report_after_run
 from flows.common.config import (
     LOCK_WAIT_VARIABLE,
@@ -186,14 +187,23 @@ def _run_flow(arguments: argparse.Namespace, as_of: date) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
-    if arguments.json:
-        print(json.dumps(summary, indent=2, sort_keys=True, default=str))
-    else:
-        print_run_summary(summary)
+    try:
+        if arguments.json:
+            print(json.dumps(summary, indent=2, sort_keys=True, default=str))
+        else:
+            print_run_summary(summary)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The run is published and recorded whoever reads its summary: a reader that
+        # went away (`jvn run | head`) must not turn exit 0 or 3 into 141.
+        discard_stdout()
     if summary["status"] == "published" and not arguments.no_report:
         report = write_report_after_run(arguments.analytics)
         if report is not None and not arguments.json:
-            print(f"  report        {report}")
+            try:
+                print(f"  report        {report}", flush=True)
+            except BrokenPipeError:
+                discard_stdout()
     if summary["deliveries_rejected"]:
         for rejected in summary["deliveries_rejected"]:
             print(

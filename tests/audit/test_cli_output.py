@@ -115,3 +115,34 @@ def test_stats_piped_into_head_prints_its_first_line(one_record: OneRecord) -> N
     assert finished.stdout.decode().startswith("run ")
     assert finished.stdout.count(b"\n") == 1
     assert finished.stderr == b""
+
+
+def test_a_run_whose_reader_went_away_still_exits_with_the_runs_status(tmp_path: Path) -> None:
+    """`jvn run | head -1` (a log collector that stops reading): the run publishes, and
+    its exit status says so, not 141; no traceback."""
+    from tests.trust_support import job_env
+
+    job = Job(tmp_path / "job")
+    write_delivery(job.inbox, "melior", DAY, [melior_row("D-1")])
+    env = job_env(tmp_path / "prefect")
+    env["JVN_PSEUDONYM_KEY"] = TEST_KEY
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        finished = subprocess.run(
+            [sys.executable, "-m", "flows.cli", "run", "--as-of", DAY.isoformat(),
+             "--inbox", str(job.inbox), "--warehouse", str(job.warehouse),
+             "--analytics", str(job.analytics), "--feed", str(job.feed), "--partitions", "4"],
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            cwd=ROOT,
+            env=env,
+            timeout=600,
+            check=False,
+        )  # fmt: skip
+    finally:
+        os.close(writer)
+
+    assert finished.returncode == 0, finished.stderr.decode(errors="replace")[-2000:]
+    assert b"Traceback" not in finished.stderr
+    assert (job.feed / "CURRENT").exists()
