@@ -56,10 +56,23 @@ COMMAND_GROUPS = (run, sample, inspect, history, trust, pages, sql)
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but bad arguments exit 2 with one line (no usage dump)."""
+    """argparse, but bad arguments exit 2 with one line (no usage dump), and `--help`
+    shows the default of every option that has one."""
 
     def error(self, message: str) -> Any:
         self.exit(EXIT_CONFIG, f"jvn: {message}\n")
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        shown = action.help or ""
+        if (
+            action.option_strings
+            and action.help is not argparse.SUPPRESS
+            and action.default not in (None, False, argparse.SUPPRESS)
+            and "default" not in shown
+        ):
+            action.help = f"{shown} (default: %(default)s)" if shown else "default: %(default)s"
+        return action
 
 
 def build_parser() -> argparse.ArgumentParser:
