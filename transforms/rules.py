@@ -23,7 +23,7 @@ import tomllib
 import unicodedata
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Self
 
 import polars as pl
 from pydantic import (
@@ -184,23 +184,19 @@ def _unique_units(value: tuple[ExemptUnit, ...]) -> tuple[ExemptUnit, ...]:
 Pattern = Annotated[str, AfterValidator(_check_pattern)]
 
 
-class UnitMatch(BaseModel):
-    """Units a later scope matches (rules.md §8): listed HSA-ids and/or name patterns.
-
-    Compared as the exempt units are (§3): HSA-ids trimmed and upper case, patterns
-    searched in the normalised unit name. A row without an HSA-id matches (it cannot
-    be ruled out); so does a row without a unit name when the scope has patterns.
-    """
+class _UnitsByIdOrName(BaseModel):
+    """Units named by HSA-id and/or name pattern, compared as rules.md §3 says: HSA-ids
+    trimmed and upper case, patterns searched in the normalised unit name."""
 
     model_config = _MODEL_CONFIG
 
-    hsa_ids: Annotated[tuple[ExemptUnit, ...], AsTuple, AfterValidator(_unique_units)] = ()
-    name_patterns: Annotated[tuple[Pattern, ...], AsTuple] = ()
+    hsa_ids: tuple[ExemptUnit, ...]
+    name_patterns: tuple[str, ...]
 
     @model_validator(mode="after")
-    def _something_to_match(self) -> UnitMatch:
-        if not self.hsa_ids and not self.name_patterns:
-            raise ValueError("give at least one HSA-id or name pattern")
+    def _patterns_combine(self) -> Self:
+        # decide.py searches one alternation of all patterns; make sure it compiles too
+        # (a mid-pattern inline flag compiles alone but not inside an alternation).
         if self.name_patterns:
             _check_pattern(self.combined_pattern)
         return self
@@ -212,8 +208,26 @@ class UnitMatch(BaseModel):
 
     @property
     def combined_pattern(self) -> str:
-        """All name patterns as one alternation ("" when there are none)."""
+        """All name patterns as one alternation: one regex pass per row instead of many
+        ("" when there are none)."""
         return "|".join(f"(?:{pattern})" for pattern in self.name_patterns)
+
+
+class UnitMatch(_UnitsByIdOrName):
+    """Units a later scope matches (rules.md §8): listed HSA-ids and/or name patterns.
+
+    Compared as the exempt units are (§3). A row without an HSA-id matches (it cannot
+    be ruled out); so does a row without a unit name when the scope has patterns.
+    """
+
+    hsa_ids: Annotated[tuple[ExemptUnit, ...], AsTuple, AfterValidator(_unique_units)] = ()
+    name_patterns: Annotated[tuple[Pattern, ...], AsTuple] = ()
+
+    @model_validator(mode="after")
+    def _something_to_match(self) -> UnitMatch:
+        if not self.hsa_ids and not self.name_patterns:
+            raise ValueError("give at least one HSA-id or name pattern")
+        return self
 
 
 class LaterScope(BaseModel):
@@ -250,10 +264,8 @@ class LaterScope(BaseModel):
         return self
 
 
-class ExemptUnits(BaseModel):
+class ExemptUnits(_UnitsByIdOrName):
     """Exempt units (rules.md §3): listed HSA-ids, and name patterns as a safety net."""
-
-    model_config = _MODEL_CONFIG
 
     hsa_ids: Annotated[tuple[ExemptUnit, ...], AsTuple]
     name_patterns: Annotated[tuple[Annotated[str, AfterValidator(_check_pattern)], ...], AsTuple]
@@ -262,24 +274,6 @@ class ExemptUnits(BaseModel):
     @classmethod
     def _unique_ids(cls, value: tuple[ExemptUnit, ...]) -> tuple[ExemptUnit, ...]:
         return _unique_units(value)
-
-    @model_validator(mode="after")
-    def _patterns_combine(self) -> ExemptUnits:
-        # decide.py searches one alternation of all patterns; make sure it compiles too
-        # (a mid-pattern inline flag compiles alone but not inside an alternation).
-        if self.name_patterns:
-            _check_pattern(self.combined_pattern)
-        return self
-
-    @property
-    def normalised_hsa_ids(self) -> tuple[str, ...]:
-        """The HSA-ids as compared: trimmed, upper case."""
-        return tuple(unit.hsa_id.strip().upper() for unit in self.hsa_ids)
-
-    @property
-    def combined_pattern(self) -> str:
-        """All name patterns as one alternation: one regex pass per row instead of many."""
-        return "|".join(f"(?:{pattern})" for pattern in self.name_patterns)
 
 
 class ExemptTerms(BaseModel):
