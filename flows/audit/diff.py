@@ -28,6 +28,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from flows.audit.reports import print_table
 from flows.common.config import ConfigError
 from flows.common.files import private_dir
 from flows.common.sql import load_sql
@@ -360,11 +361,11 @@ def print_diff(result: Diff, by: Sequence[str] | None = None, *, unit_rows: int 
         print(f"\nby {name}:")
         limit = unit_rows if (name == "unit" and not by) else None
         if limit is not None and table.height > limit:
-            _print_table(table.head(limit))
+            print_table(table.head(limit))
             more = plural(table.height - limit, "more unit")
             print(f"... {more} (--by unit shows all, --export lists)")
         else:
-            _print_table(table)
+            print_table(table)
 
 
 def export(result: Diff, path: Path) -> int:
@@ -384,17 +385,6 @@ def export(result: Diff, path: Path) -> int:
     else:
         frame.write_parquet(path)
     return frame.height
-
-
-def _print_table(frame: pl.DataFrame) -> None:
-    with pl.Config(
-        tbl_rows=-1,
-        tbl_hide_dataframe_shape=True,
-        tbl_hide_column_data_types=True,
-        tbl_width_chars=160,
-        fmt_str_lengths=60,
-    ):
-        print(frame)
 
 
 def _require_warehouse(warehouse: Path) -> None:

@@ -120,7 +120,7 @@ def stats(warehouse: Path, by: str, feed_dir: Path | None = None) -> int:
         print(
             f"  (the latest published run, {latest[0]} as of {latest[2]}, is not live: rolled back)"
         )
-    _print_table(table)
+    print_table(table)
     return 0
 
 
@@ -142,7 +142,8 @@ def _live_run(runs: Sequence[tuple[Any, ...]], feed: Path | None) -> tuple[tuple
     )
 
 
-def _print_table(frame: pl.DataFrame) -> None:
+def print_table(frame: pl.DataFrame) -> None:
+    """A table for the operator's terminal, every row, delivered text escaped."""
     with pl.Config(
         tbl_rows=-1,
         tbl_hide_dataframe_shape=True,

@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 from flows.cli import main
@@ -194,3 +195,16 @@ def test_explain_of_an_invalid_record_says_which_check_failed(
     assert "reason: invalid_record" in out
     assert "failed check: unreadable documentation time" in out
     assert "igår" not in out
+
+
+def test_tables_printed_by_stats_and_diff_escape_control_characters(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from flows.audit import diff, reports
+
+    assert diff.print_table is reports.print_table
+    reports.print_table(pl.DataFrame({"care_unit_name": ["Enhet\x1b[2J\u202e"]}))
+
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\u202e" not in out
+    assert "\\x1b[2J" in out
