@@ -1,7 +1,7 @@
 """What `jvn run`, `jvn serve` and a scheduled run check before they touch anything.
 
 Each failed check is a ConfigError (exit 2, one line): the job's places
-overlap, the rule file is unusable, the pseudonym key is missing, the feed is
+overlap, the inbox is missing, the rule file is unusable, the pseudonym key is missing, the feed is
 unreadable or a run would take the live feed back in time.
 """
 
@@ -25,9 +25,13 @@ def check_configuration(
     analytics: Path | None = None,
     feed: Path | None = None,
 ) -> None:
-    """The places do not overlap (with `warehouse`), the rules load, the key is set."""
+    """The places do not overlap (with `warehouse`), the inbox is there, the rules
+    load, the key is set."""
     if warehouse is not None:
         check_separate(job_places(warehouse=warehouse, inbox=inbox, analytics=analytics, feed=feed))
+    if inbox is not None and not inbox.is_dir():
+        # A typo or an unmounted share: a run would publish "nothing new" and look fine.
+        raise ConfigError(f"no inbox folder at {inbox}: check --inbox (or the mount)")
     try:
         load_rules(rules)
     except RuleFileError as error:

@@ -94,6 +94,23 @@ def test_run_refuses_overlapping_places_with_exit_2_and_one_line(
     assert not job.feed.exists() and not job.analytics.exists()
 
 
+def test_run_refuses_an_inbox_that_is_not_there_with_exit_2_and_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--inbox data/inbx` (a typo) used to publish a run with no deliveries, exit 0."""
+    job = _job(tmp_path)
+    before = job.warehouse.read_bytes()
+
+    status = main(_run_with(job, inbox=job.root / "inbx"))
+
+    error = capsys.readouterr().err
+    assert status == EXIT_CONFIG, error
+    assert len(error.strip().splitlines()) == 1, error
+    assert "no inbox folder" in error
+    assert job.warehouse.read_bytes() == before
+    assert not job.feed.exists() and not job.analytics.exists()
+
+
 def test_run_refuses_an_analytics_path_that_is_a_symlink_to_the_warehouse(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
