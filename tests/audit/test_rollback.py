@@ -218,6 +218,7 @@ def test_scheduled_run_defaults_as_of_to_today_in_stockholm_and_keeps_the_guard(
     monkeypatch.setattr(serve_module, "today_in_stockholm", lambda: DAY_2)
     monkeypatch.setattr(flows.nightly, "nightly_run", fake_nightly_run)
     job = Job(tmp_path)
+    job.inbox.mkdir(parents=True)  # a run needs its inbox folder (preflight)
 
     def scheduled(as_of: date | None = None) -> None:
         serve_module.scheduled_nightly_run(
