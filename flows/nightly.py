@@ -5,7 +5,8 @@ takes paths and plain values (never frames or connections), so Prefect records
 nothing personal as a parameter, and each task opens the warehouse itself.
 
 Stages, one way:
-  load_feed (per system)  -> record_versions / block_versions / quarantine / deliveries
+  prepare_deliveries      -> checked, parsed, adapted Parquet parts (per delivery; any worker)
+  store_delivery (each)   -> record_versions / block_versions / quarantine / deliveries
   plan_partitions         -> full, or only the records new deliveries / block dates touched
   export_state            -> state Parquet, one folder per patient partition
   decide_partition (each) -> decided Parquet + feed Parquet, validated by pandera
@@ -23,6 +24,7 @@ and a run that rejected deliveries ends `Published with rejections` (exit 3).
 
 from __future__ import annotations
 
+import functools
 import shutil
 from datetime import date
 from pathlib import Path
@@ -35,7 +37,13 @@ from prefect.states import Completed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.common import paths
-from flows.common.errors import RunFailed, messages_may_name, safe_message, sanitized
+from flows.common.errors import (
+    LocalFailure,
+    RunFailed,
+    messages_may_name,
+    safe_message,
+    sanitized,
+)
 from flows.common.faults import checkpoint
 from flows.common.files import private_dir
 from flows.common.warehouse import connect
@@ -43,9 +51,16 @@ from flows.common.words import plural
 from flows.decide import distributed
 from flows.decide.partition import PartitionResult
 from flows.decide.partition import decide_partition as decide_one_partition
+from flows.load.batches import delivery_batches
 from flows.load.inbox import DeliveryFolder, InboxListing, discover
-from flows.load.ingest import DeliveryOutcome, load_delivery, record_later
-from flows.load.reader import LocalFailure
+from flows.load.ingest import (
+    DeliveryOutcome,
+    KnownDeliveries,
+    known_deliveries_in,
+    record_later,
+    store_delivery,
+)
+from flows.load.prepare import PreparedDelivery, prepare_delivery
 from flows.publish import analytics, feed
 from flows.publish.run_summary import (
     RUN_SUMMARY_KEY,
@@ -75,23 +90,50 @@ def discover_inbox(inbox: str, as_of: date) -> InboxListing:
     return discover(Path(inbox), as_of)
 
 
-@task(name="load-feed", task_run_name="load {feed_name}", cache_policy=NO_CACHE)
+@task(name="known-deliveries", task_run_name="list deliveries loaded before", cache_policy=NO_CACHE)
 @sanitized
-def load_feed(
-    feed_name: str, deliveries: list[DeliveryFolder], warehouse: str, work_dir: str, run_id: str
+def known_deliveries(warehouse: str) -> KnownDeliveries:
+    """What the warehouse already holds: the folders loaded, the digests per system."""
+    with connect(Path(warehouse)) as connection:
+        return known_deliveries_in(connection)
+
+
+@task(name="prepare-deliveries", task_run_name="prepare {label}", cache_policy=NO_CACHE)
+@sanitized
+def prepare_deliveries(
+    label: str, deliveries: list[DeliveryFolder], work_dir: str, known_sha256: frozenset[str]
+) -> list[PreparedDelivery]:
+    """Check, parse and adapt deliveries' files into the work folder (no warehouse: runs
+    on any worker that mounts the inbox and the work folder). `label` names the task run."""
+    try:
+        return [prepare_delivery(delivery, Path(work_dir), known_sha256) for delivery in deliveries]
+    except LocalFailure as failure:
+        # This machine failed, not the sender: nothing is recorded against the
+        # delivery, and the next run loads it.
+        raise RunFailed(f"{failure} while loading {label}") from None
+
+
+@task(name="store-deliveries", task_run_name="store {feed_name}", cache_policy=NO_CACHE)
+@sanitized
+def store_deliveries(
+    feed_name: str,
+    deliveries: list[DeliveryFolder],
+    prepared: list[PreparedDelivery],
+    warehouse: str,
+    work_dir: str,
+    run_id: str,
 ) -> list[DeliveryOutcome]:
-    """Load one system's deliveries, oldest first, each in its own transaction."""
+    """Record one system's prepared deliveries, oldest first, each in its own transaction
+    (`prepared[i]` is `deliveries[i]`'s)."""
     logger = get_run_logger()
     outcomes = []
     with connect(Path(warehouse)) as connection:
-        for delivery in deliveries:
+        for delivery, prepared_delivery in zip(deliveries, prepared, strict=True):
             try:
-                outcome = load_delivery(
-                    connection, delivery, run_id=run_id, work_dir=Path(work_dir)
+                outcome = store_delivery(
+                    connection, delivery, prepared_delivery, run_id=run_id, work_dir=Path(work_dir)
                 )
             except LocalFailure as failure:
-                # This machine failed, not the sender: nothing is recorded against
-                # the delivery, and the next run loads it.
                 raise RunFailed(f"{failure} while loading {delivery.label}") from None
             if outcome.status == "rejected":
                 logger.warning("delivery %s rejected: %s", outcome.label, outcome.error)
@@ -103,6 +145,67 @@ def load_feed(
                     plural(outcome.rows_quarantined, "row"),
                 )
             outcomes.append(outcome)
+    return outcomes
+
+
+def load_deliveries(
+    deliveries: list[DeliveryFolder],
+    warehouse: str,
+    work_dir: str,
+    run_id: str,
+    in_flight: int,
+) -> list[DeliveryOutcome]:
+    """Prepare deliveries on the task runner, `in_flight` batches ahead of the system
+    being stored, and store each system's in this process, in load order (systems
+    in order, each oldest first).
+
+    Preparing (checksum, parse, adapt) needs no warehouse, so it runs on workers;
+    storing needs the warehouse's one writer, so it stays here, and overlaps the
+    preparing of the batches after it.
+    """
+    known = known_deliveries(warehouse)
+    batches = delivery_batches(deliveries, known.folders)
+    futures: list[Any] = []
+
+    def submit_up_to(last: int) -> None:
+        while len(futures) <= min(last, len(batches) - 1):
+            batch = batches[len(futures)]
+            futures.append(
+                prepare_deliveries.submit(
+                    batch.label,
+                    batch.deliveries,
+                    work_dir,
+                    known.sha256.get(batch.deliveries[0].feed, frozenset()),
+                )
+            )
+
+    outcomes: list[DeliveryOutcome] = []
+    for feed_name in FEEDS:
+        numbers = [n for n, batch in enumerate(batches) if batch.deliveries[0].feed == feed_name]
+        if not numbers:
+            continue
+        submit_up_to(numbers[-1] + in_flight)
+        prepared = {
+            delivery.label: result
+            for number in numbers
+            for delivery, result in zip(
+                batches[number].deliveries, futures[number].result(), strict=True
+            )
+        }
+        own = sorted(
+            (delivery for delivery in deliveries if delivery.feed == feed_name),
+            key=lambda delivery: delivery.business_date,
+        )
+        outcomes.extend(
+            store_deliveries(
+                feed_name,
+                own,
+                [prepared[delivery.label] for delivery in own],
+                warehouse,
+                work_dir,
+                run_id,
+            )
+        )
     return outcomes
 
 
@@ -246,8 +349,13 @@ def nightly_run(
     rules: str,
     partitions: int = 16,
     keep_snapshots: int = 7,
+    deliveries_in_flight: int = 1,
 ) -> dict[str, Any]:
     """Load every new delivery up to `as_of`, decide, validate, publish, record.
+
+    `deliveries_in_flight`: deliveries prepared ahead of the one being stored
+    (1 on this machine's threads: one parse beside one store; a Dask cluster's
+    worker count there). Each holds a DuckDB parse and an adapter slice in memory.
 
     The pseudonym key for the analysts' database is read from the environment
     inside the analytics stage, never passed as a parameter (Prefect stores
@@ -294,11 +402,10 @@ def nightly_run(
                 logger.warning("delivery %s left for later: dated after %s", label, as_of)
             if listing.later:
                 record_later_deliveries(warehouse, listing.later, run_id)
-            for feed_name in FEEDS:
-                own = [d for d in deliveries if d.feed == feed_name]
-                if own:
-                    outcomes = load_feed(feed_name, own, warehouse, work_dir, run_id)
-                    runs.count_outcomes(summary, outcomes)
+            outcomes = load_deliveries(
+                deliveries, warehouse, work_dir, run_id, deliveries_in_flight
+            )
+            runs.count_outcomes(summary, outcomes)
         with stage("state"):
             plan = plan_partitions(warehouse, feed_dir, work_dir, as_of, partitions, rules)
             summary.plan = plan.reason
@@ -427,6 +534,15 @@ def count_decisions(warehouse: str, summary: runs.RunSummary) -> None:
 
 
 def with_task_runner(dask: bool, dask_address: str | None, dask_workers: int) -> Any:
-    """The nightly flow, on a Dask cluster when asked (`--dask`, `--dask-address`)."""
+    """The nightly flow, on a Dask cluster when asked (`--dask`, `--dask-address`).
+
+    On a cluster, as many deliveries are prepared ahead as it has workers
+    (`dask_workers`, also for a cluster at `dask_address`); on this machine's
+    threads, one beside the store.
+    """
     runner = distributed.task_runner_for(dask, dask_address, dask_workers)
-    return nightly_run if runner is None else nightly_run.with_options(task_runner=runner)
+    if runner is None:
+        return nightly_run
+    return functools.partial(
+        nightly_run.with_options(task_runner=runner), deliveries_in_flight=dask_workers
+    )

@@ -1,33 +1,29 @@
-"""Loading one delivery into the warehouse: check, read, adapt, store, all or nothing.
+"""Loading one delivery into the warehouse: its outcome recorded, its rows stored, all or nothing.
 
 The order is the contract's: the control file is checked first, then the
-bytes' checksum, encoding and header, then the rows are parsed and counted; only
-a delivery that passes all of that is stored, in one transaction, so a crash
-leaves it either wholly loaded or not at all (and a rerun loads it then).
+bytes' checksum, encoding and header, then the rows are parsed and counted
+(all of that is the file side, `flows/load/prepare.py`, which may run on
+another process); only a delivery that passes all of that is stored, here, in
+one transaction, so a crash leaves it either wholly loaded or not at all (and
+a rerun loads it then).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Literal
 
 import duckdb
-import polars as pl
 
-from flows.common.errors import DeliveryFileError, LocalFailure, errno_of
 from flows.common.faults import checkpoint
 from flows.common.sql import load_sql, load_statements, preload
-from flows.common.warehouse import WORK_FILE_COMPRESSION, first_row
-from flows.load import reader
-from flows.load.encoding import prepare_utf8
-from flows.load.inbox import DeliveryFolder, DeliveryRejected, read_control, unreadable_reason
-from transforms.canonical import BLOCKS_FEED, DeliveryContext
+from flows.common.warehouse import first_row
+from flows.load.inbox import DeliveryFolder
+from flows.load.prepare import PreparedDelivery, delivery_id_of, prepare_delivery
+from transforms.canonical import BLOCKS_FEED, FEEDS
 from transforms.sources.base import SourceFormat
 from transforms.sources.registry import adapter_for
 
@@ -36,9 +32,6 @@ Status = Literal["loaded", "rejected", "duplicate", "already_loaded"]
 # The statements are read at import: while a delivery is judged, the only files
 # opened are the delivery's own (tests/load/test_fuzz_adapters.py watches).
 preload("ingest")
-
-ROWS_PER_SLICE = 1_000_000
-"""Parsed rows the adapter streams in one query: bounds loading memory (~0.5 GiB)."""
 
 
 @dataclass(frozen=True)
@@ -65,81 +58,114 @@ def load_delivery(
     run_id: str,
     work_dir: Path,
 ) -> DeliveryOutcome:
-    """Judge and (if it passes) store one delivery. Never raises for bad input.
+    """Judge and (if it passes) store one delivery, in this process. Never raises for bad input.
 
     Whatever the sender's files hold or are (nested, huge, a FIFO, unreadable),
     the delivery is rejected with a reason. Only this machine's own failure (the
     work folder full, say) raises: `LocalFailure`, with nothing recorded,
     so that the run fails and the next one judges the delivery again.
     """
-    adapter = adapter_for(delivery.feed)
-    fmt: SourceFormat = adapter.FORMAT
-    data_path = delivery.path / fmt.file_name
-    sha256: str | None = None
+    prepared = prepare_delivery(delivery, work_dir, known_sha256(connection, delivery.feed))
+    return store_delivery(connection, delivery, prepared, run_id=run_id, work_dir=work_dir)
 
-    def reject(error: str, rows: int | None = None) -> DeliveryOutcome:
-        return _record_rejection(connection, delivery, fmt, sha256, rows, error, run_id)
 
+def known_sha256(connection: duckdb.DuckDBPyConnection, system: str) -> frozenset[str]:
+    """Digests of the bytes loaded from `system` so far: such a delivery is not parsed again."""
+    rows = connection.execute(load_sql("ingest/loaded_bytes"), {"system": system}).fetchall()
+    return frozenset(str(row[0]) for row in rows)
+
+
+@dataclass(frozen=True)
+class KnownDeliveries:
+    """What the warehouse holds before loading starts: a hint for preparing only.
+
+    Storing asks the warehouse again, so a stale hint costs work, never an outcome.
+    """
+
+    folders: frozenset[str]
+    """Delivery folders (`melior/2026-11-25`) loaded on an earlier run."""
+    sha256: dict[str, frozenset[str]]
+    """Per system, the digests of the bytes loaded from it."""
+
+
+def known_deliveries_in(connection: duckdb.DuckDBPyConnection) -> KnownDeliveries:
+    """The loaded folders and, per system, the loaded digests."""
+    folders = connection.execute(load_sql("ingest/loaded_folders")).fetchall()
+    return KnownDeliveries(
+        folders=frozenset(str(row[0]) for row in folders),
+        sha256={feed: known_sha256(connection, feed) for feed in FEEDS},
+    )
+
+
+def store_delivery(
+    connection: duckdb.DuckDBPyConnection,
+    delivery: DeliveryFolder,
+    prepared: PreparedDelivery,
+    *,
+    run_id: str,
+    work_dir: Path,
+) -> DeliveryOutcome:
+    """Record a prepared delivery's outcome in the warehouse; store its rows if it passed.
+
+    The verdicts that need the warehouse are taken here, in the one writing
+    process and in delivery order: whether these bytes were loaded before is
+    asked again, so a delivery prepared beside another with the same bytes is
+    recorded as their duplicate, exactly as if they had been loaded one by one.
+    The delivery's work folder is removed whatever the outcome.
+    """
+    fmt: SourceFormat = adapter_for(delivery.feed).FORMAT
     try:
-        # Checksummed first, so a rejection names these bytes; never through a
-        # link out of the inbox. Why the data file cannot be read is told only
-        # once the control file holds: its problems are reported first.
-        unreadable_data: DeliveryFileError | None = None
-        try:
-            sha256 = reader.sha256_of(data_path).sha256
-        except DeliveryFileError as error:
-            unreadable_data = error
-        control = read_control(delivery, fmt)
-        if unreadable_data is not None:
-            raise unreadable_data
-    except (DeliveryRejected, DeliveryFileError) as rejection:
-        return reject(str(rejection))
-    except OSError as error:
-        return reject(unreadable_reason(error, delivery, fmt.file_name))
-    assert sha256 is not None  # sha256_of read the data file
-    known = _known_status(connection, delivery, sha256)
-    if known == "loaded":
-        return DeliveryOutcome(delivery.label, delivery.feed, "already_loaded")
-    if known == "other_date":
-        return _record_duplicate(connection, delivery, fmt, sha256, run_id)
-    if sha256 != control.sha256:
-        return reject("checksum mismatch: the data file's sha256 differs from the control file's")
+        if prepared.verdict == "rejected" and not prepared.past_known_check:
+            return _record_rejection(
+                connection,
+                delivery,
+                fmt,
+                prepared.sha256,
+                prepared.rows,
+                prepared.error or "rejected",
+                run_id,
+            )
+        sha256 = prepared.sha256
+        assert sha256 is not None  # only a rejection can come without a digest
+        known = _known_status(connection, delivery, sha256)
+        if known == "loaded":
+            return DeliveryOutcome(delivery.label, delivery.feed, "already_loaded")
+        if known == "other_date":
+            return _record_duplicate(connection, delivery, fmt, sha256, run_id)
+        if prepared.verdict == "rejected":
+            return _record_rejection(
+                connection,
+                delivery,
+                fmt,
+                sha256,
+                prepared.rows,
+                prepared.error or "rejected",
+                run_id,
+            )
+        if prepared.verdict == "known":
+            # Prepared against a warehouse that knew these bytes and no longer does
+            # (a rolled-back run in between): judge the files again, here.
+            prepared.discard()
+            prepared = prepare_delivery(delivery, work_dir)
+            return store_delivery(connection, delivery, prepared, run_id=run_id, work_dir=work_dir)
+        return _store_rows(connection, delivery, fmt, prepared, run_id)
+    finally:
+        prepared.discard()
 
-    delivery_work = work_dir / "deliveries" / delivery.feed
-    shutil.rmtree(delivery_work, ignore_errors=True)
-    try:
-        utf8_path = prepare_utf8(data_path, fmt, delivery_work)
-        reader.check_header(utf8_path, fmt)
-        raw = reader.parse_rows(utf8_path, fmt, delivery_work)
-    except DeliveryFileError as error:
-        return reject(str(error))
-    except OSError as error:
-        if _inside(error.filename, delivery.path):
-            return reject(unreadable_reason(error, delivery, fmt.file_name))
-        raise LocalFailure.of(error, delivery_work, "writing the work folder") from None
-    if raw.row_count != control.rows:
-        return reject(
-            f"row count mismatch: the control file says {control.rows}, "
-            f"the file holds {raw.row_count} data rows",
-            rows=raw.row_count,
-        )
 
-    delivery_id = f"{delivery.label}/{sha256[:16]}"
-    context = DeliveryContext(delivery_id, delivery.feed, delivery.business_date)
-    rejects_path = delivery_work / "rejects.parquet"
-    try:
-        canonical_paths, bad_text_paths = _adapt_in_slices(
-            raw, fmt, adapter, context, delivery_work, ROWS_PER_SLICE
-        )
-        _rejects_with_ids(raw.rejects, fmt).write_parquet(rejects_path)
-    except (OSError, pl.exceptions.ComputeError) as error:
-        # Writing the work folder failed (disk full): this machine's failure.
-        if errno_of(error) is None:
-            raise
-        raise LocalFailure.of(error, delivery_work, "writing the work folder") from None
-    canonical_files = [str(path) for path in canonical_paths]
-    bad_text_files = [str(path) for path in bad_text_paths]
-
+def _store_rows(
+    connection: duckdb.DuckDBPyConnection,
+    delivery: DeliveryFolder,
+    fmt: SourceFormat,
+    prepared: PreparedDelivery,
+    run_id: str,
+) -> DeliveryOutcome:
+    """Store a prepared delivery's rows and quarantine, and record it loaded: one transaction."""
+    sha256 = prepared.sha256
+    rows = prepared.rows
+    assert sha256 is not None and rows is not None and prepared.rejects_file is not None
+    delivery_id = delivery_id_of(delivery, sha256)
+    canonical_files = prepared.canonical_files
     is_blocks = delivery.feed == BLOCKS_FEED
     connection.execute("BEGIN TRANSACTION")
     try:
@@ -155,7 +181,7 @@ def load_delivery(
                 "delivery_id": delivery_id,
                 "system": delivery.feed,
                 "canonical": canonical_files,
-                "texts": bad_text_files,
+                "texts": prepared.bad_text_files,
             },
         )
         connection.execute(
@@ -164,10 +190,10 @@ def load_delivery(
                 "delivery_id": delivery_id,
                 "system": delivery.feed,
                 "prefix_ids": not is_blocks,
-                "path": str(rejects_path),
+                "path": prepared.rejects_file,
             },
         )
-        quarantined = raw.row_count - loaded
+        quarantined = rows - loaded
         without_id = first_row(
             connection,
             load_sql("ingest/count_quarantined_without_id"),
@@ -182,7 +208,7 @@ def load_delivery(
                 "folder": delivery.label,
                 "file": fmt.file_name,
                 "sha256": sha256,
-                "rows": raw.row_count,
+                "rows": rows,
                 "loaded": loaded,
                 "quarantined": quarantined,
                 "run_id": run_id,
@@ -194,8 +220,6 @@ def load_delivery(
     except BaseException:
         connection.execute("ROLLBACK")
         raise
-    finally:
-        shutil.rmtree(delivery_work, ignore_errors=True)
     return DeliveryOutcome(
         delivery.label,
         delivery.feed,
@@ -206,76 +230,6 @@ def load_delivery(
         rows_quarantined_without_id=int(without_id[0]) if without_id else 0,
         newly_recorded=True,
     )
-
-
-def _adapt_in_slices(
-    raw: reader.RawDelivery,
-    fmt: SourceFormat,
-    adapter: ModuleType,
-    context: DeliveryContext,
-    delivery_work: Path,
-    rows_per_slice: int,
-) -> tuple[list[Path], list[Path]]:
-    """Run the adapter over the parsed rows a slice at a time, into Parquet parts.
-
-    polars' streaming engine holds more memory the more rows one query streams
-    (a 22.6 M-line history delivery took 7.6 GiB in one query, under 0.9 GiB in
-    slices of 2 M), so a delivery of any size is adapted in fixed slices: peak
-    memory is set by the slice, not the file. Each slice also keeps the sender's
-    text of its bad rows, for quarantine. Returns the canonical parts and the
-    bad-row text parts, in file order; there is always at least one of each.
-    """
-    canonical_dir = delivery_work / "canonical"
-    bad_text_dir = delivery_work / "bad_rows_text"
-    canonical_dir.mkdir(parents=True, exist_ok=True)
-    bad_text_dir.mkdir(parents=True, exist_ok=True)
-    parsed_rows = raw.row_count - raw.rejects.height
-    canonical_paths: list[Path] = []
-    bad_text_paths: list[Path] = []
-    # One slice even for a file with no parsed rows, so that the parts have a schema.
-    for number, offset in enumerate(range(0, max(parsed_rows, 1), rows_per_slice)):
-        raw_rows = reader.scan_raw(raw, fmt, offset, rows_per_slice)
-        canonical_path = canonical_dir / f"part-{number:05d}.parquet"
-        adapter.to_canonical(raw_rows, context).sink_parquet(
-            canonical_path, compression=WORK_FILE_COMPRESSION
-        )
-        bad_rows = pl.scan_parquet(canonical_path).filter(pl.col("error").is_not_null())
-        bad_text_path = bad_text_dir / f"part-{number:05d}.parquet"
-        raw_rows.join(bad_rows.select("source_row"), on="source_row", how="semi").select(
-            "source_row", raw_text=reader.raw_text(fmt)
-        ).sink_parquet(bad_text_path, compression=WORK_FILE_COMPRESSION)
-        canonical_paths.append(canonical_path)
-        bad_text_paths.append(bad_text_path)
-    return canonical_paths, bad_text_paths
-
-
-def _rejects_with_ids(rejects: pl.DataFrame, fmt: SourceFormat) -> pl.DataFrame:
-    """Structural rejects, with the record id and version when they are still readable.
-
-    The reader read them from the whole row in the file (a reject's `raw_text`
-    is cut to 10,000 characters): in every CSV contract the id is the first
-    field and the version the second; NDJSON lines are asked for `id` and `rev`.
-    """
-    version = pl.col("record_version")
-    version_number = (
-        pl.when(version.str.contains(r"^\s*[0-9]{1,15}\s*$"))
-        .then(version.str.strip_chars())
-        .cast(pl.Int64, strict=False)
-    )
-    return rejects.select(
-        "source_row",
-        record_key=pl.when(pl.col("record_key").str.len_chars() > 0).then(pl.col("record_key")),
-        record_version=pl.when(version_number >= 1).then(version_number),
-        error=pl.col("error"),
-        raw_text=pl.col("raw_text"),
-    )
-
-
-def _inside(filename: object, folder: Path) -> bool:
-    """Is the path an OSError names inside `folder`? False when it names none."""
-    if not isinstance(filename, (str, bytes)) or not filename:
-        return False
-    return Path(os.fsdecode(filename)).is_relative_to(folder)
 
 
 def _known_status(

@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 
 from flows.load import reader
-from flows.load.ingest import _adapt_in_slices
+from flows.load.prepare import adapt_in_slices as _adapt_in_slices
 from transforms.canonical import DeliveryContext
 from transforms.sources import asynjavisph, melior, t4
 
