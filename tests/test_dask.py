@@ -1,0 +1,115 @@
+"""The whole run on a Dask cluster gives exactly the single-process result.
+
+Runs the real command on the committed sample inbox, two nights (a full run,
+then an incremental one on top), once in one process and once with `--dask`
+(a local Dask cluster of worker *processes*, through prefect-dask: deliveries
+are prepared and partitions decided on the workers), and compares the feed
+files byte for byte, the decisions, and what loading stored: record and block
+versions, quarantine and the deliveries' outcomes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import TEST_PSEUDONYM_KEY
+
+pytestmark = pytest.mark.slow
+
+SAMPLE_INBOX = Path(__file__).resolve().parents[1] / "data" / "inbox"
+NIGHTS = ("2026-11-24", "2026-11-25")
+
+LOADED_TABLES = {
+    "record_versions": "SELECT * FROM record_versions ORDER BY ALL",
+    "block_versions": "SELECT * FROM block_versions ORDER BY ALL",
+    "quarantine": "SELECT * FROM quarantine ORDER BY ALL",
+    "deliveries": "SELECT * EXCLUDE (run_id, judged_at) FROM deliveries ORDER BY ALL",
+}
+"""What loading stored, leaving out what differs between two runs by design (the
+run that judged a delivery, and when)."""
+
+
+def _run(root: Path, as_of: str, *extra: str) -> dict[str, object]:
+    environment = {
+        **os.environ,
+        "JVN_PSEUDONYM_KEY": TEST_PSEUDONYM_KEY,
+        "PREFECT_HOME": str(root / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+    }
+    environment.pop("PREFECT_API_URL", None)
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "run",
+            "--as-of",
+            as_of,
+            "--inbox",
+            str(SAMPLE_INBOX),
+            "--warehouse",
+            str(root / "warehouse.duckdb"),
+            "--analytics",
+            str(root / "analytics.duckdb"),
+            "--feed",
+            str(root / "feed"),
+            "--json",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=600,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    return dict(json.loads(completed.stdout))
+
+
+def _feed_files(root: Path) -> dict[str, bytes]:
+    snapshot = root / "feed" / (root / "feed" / "CURRENT").read_text().strip()
+    records = snapshot / "records"
+    return {path.name: path.read_bytes() for path in sorted(records.glob("*.parquet"))}
+
+
+def _decisions(root: Path) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as connection:
+        return connection.execute(
+            "SELECT * EXCLUDE (run_id) FROM decisions ORDER BY record_id"
+        ).fetchall()
+
+
+def _loaded(root: Path) -> dict[str, tuple[int, str]]:
+    """Per table, its row count and a digest of its rows: a failure names no journal content."""
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as connection:
+        tables = {name: connection.execute(sql).fetchall() for name, sql in LOADED_TABLES.items()}
+    return {
+        name: (len(rows), hashlib.sha256(repr(rows).encode()).hexdigest())
+        for name, rows in tables.items()
+    }
+
+
+@pytest.mark.skipif(not SAMPLE_INBOX.is_dir(), reason="the committed sample inbox is missing")
+def test_two_nights_on_dask_equal_two_nights_in_one_process(tmp_path: Path) -> None:
+    single, distributed = tmp_path / "single", tmp_path / "dask"
+
+    for night in NIGHTS:
+        single_summary = _run(single, night)
+        dask_summary = _run(distributed, night, "--dask", "--dask-workers", "2")
+
+        assert dask_summary["plan"] == single_summary["plan"]
+        assert dask_summary["reasons"] == single_summary["reasons"]
+        assert dask_summary["deliveries_loaded"] == single_summary["deliveries_loaded"]
+        assert _feed_files(distributed) == _feed_files(single)
+        assert _decisions(distributed) == _decisions(single)
+        assert _loaded(distributed) == _loaded(single)
+    assert "since the previous run" in str(single_summary["plan"]), "night 2 was a full run"
