@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -46,7 +47,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--out", type=Path, default=ROOT / "bench-out")
-    parser.add_argument("--repeat", type=int, default=1, help="repeat full and peer runs")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="repeat full and peer runs, alternating (full, peer, full, peer, ...)",
+    )
+    parser.add_argument(
+        "--job-args",
+        default="",
+        help="extra `jvn run` options for every job run, e.g. '--dask --dask-workers 2'",
+    )
     parser.add_argument("--keep", action="store_true", help="keep generated inboxes")
     parser.add_argument(
         "--stages",
@@ -66,14 +77,24 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     for size in arguments.sizes:
         stages = set(arguments.stages.split(",")) | {"full"}
-        results.append(bench_size(size, arguments.out / str(size), arguments.repeat, stages))
+        results.append(
+            bench_size(
+                size,
+                arguments.out / str(size),
+                arguments.repeat,
+                stages,
+                shlex.split(arguments.job_args),
+            )
+        )
         if not arguments.keep:
             shutil.rmtree(arguments.out / str(size) / "inbox", ignore_errors=True)
         write_results(arguments.out, results)
     print(render(results))
 
 
-def bench_size(size: int, folder: Path, repeat: int, stages: set[str]) -> dict[str, Any]:
+def bench_size(
+    size: int, folder: Path, repeat: int, stages: set[str], job_args: list[str]
+) -> dict[str, Any]:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     inbox = folder / "inbox"
@@ -116,17 +137,24 @@ def bench_size(size: int, folder: Path, repeat: int, stages: set[str]) -> dict[s
                 "--partitions",
                 str(partitions),
                 "--json",
+                *job_args,
                 *extra,
             ],
             folder / f"{tag}.log",
             summary=True,
         )
 
-    fulls = []
+    result["job_args"] = " ".join(job_args)
+    # Job and peer alternate, so that both see the same state of the machine.
+    fulls, peers = [], []
     for _ in range(repeat):
         shutil.rmtree(folder / "data", ignore_errors=True)
         fulls.append(job("full", DAY_1))
+        if "peer" in stages:
+            peers.append(run_peer(inbox, folder, DAY_1))
     result["full"] = median_of(fulls)
+    if peers:
+        result["peer"] = median_of(peers)
     if "nightly" in stages:
         result["nightly"] = job("nightly", DAY_2)
     rules = folder / "rules-t4-moved.toml"
@@ -139,8 +167,6 @@ def bench_size(size: int, folder: Path, repeat: int, stages: set[str]) -> dict[s
     )
     if "rerun" in stages:
         result["rerun"] = job("rerun", DAY_2, "--rules", str(rules))
-    if "peer" in stages:
-        result["peer"] = median_of([run_peer(inbox, folder, DAY_1) for _ in range(repeat)])
     for stage in ("full", "nightly", "rerun", "peer"):
         if stage in result:
             result[stage]["records_per_s"] = round(size / result[stage]["wall_s"])
@@ -211,10 +237,12 @@ def measure(command: list[str], log: Path, *, summary: bool = False) -> dict[str
 
 
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    best = dict(runs[0])
-    best["wall_s"] = round(statistics.median(r["wall_s"] for r in runs), 2)
-    best["runs"] = len(runs)
-    return best
+    """The median wall time; the other figures (stages, memory) of the run at the median."""
+    middle = dict(sorted(runs, key=lambda run: run["wall_s"])[(len(runs) - 1) // 2])
+    middle["wall_s"] = round(statistics.median(r["wall_s"] for r in runs), 2)
+    middle["all_wall_s"] = [r["wall_s"] for r in runs]
+    middle["runs"] = len(runs)
+    return middle
 
 
 def write_results(out: Path, results: list[dict[str, Any]]) -> None:
@@ -255,8 +283,10 @@ def render(results: list[dict[str, Any]]) -> str:
                 continue
             stages = ", ".join(f"{k} {v}" for k, v in r[tag]["stage_seconds"].items())
             peaks = ", ".join(f"{k} {v}" for k, v in r[tag]["stage_peak_rss_mib"].items())
+            outside = r[tag]["wall_s"] - sum(r[tag]["stage_seconds"].values())
             lines.append(
-                f"- {r['records']:,} {tag}: {stages} "
+                f"- {r['records']:,} {tag}{' ' + r['job_args'] if r.get('job_args') else ''}: "
+                f"{stages}; outside the stages (process, Prefect) {outside:.1f} "
                 f"(partitions decided: {r[tag]['partitions_decided']}); "
                 f"peak RSS so far, MiB: {peaks}"
             )
