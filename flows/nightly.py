@@ -175,37 +175,44 @@ def load_deliveries(
                     batch.label,
                     batch.deliveries,
                     work_dir,
-                    known.sha256.get(batch.deliveries[0].feed, frozenset()),
+                    known.sha256.get(batch.feed, frozenset()),
                 )
             )
 
     outcomes: list[DeliveryOutcome] = []
-    for feed_name in FEEDS:
-        numbers = [n for n, batch in enumerate(batches) if batch.deliveries[0].feed == feed_name]
-        if not numbers:
-            continue
-        submit_up_to(numbers[-1] + in_flight)
-        prepared = {
-            delivery.label: result
-            for number in numbers
-            for delivery, result in zip(
-                batches[number].deliveries, futures[number].result(), strict=True
+    try:
+        for feed_name in FEEDS:
+            numbers = [n for n, batch in enumerate(batches) if batch.feed == feed_name]
+            if not numbers:
+                continue
+            submit_up_to(numbers[-1] + in_flight)
+            prepared = {
+                delivery.label: result
+                for number in numbers
+                for delivery, result in zip(
+                    batches[number].deliveries, futures[number].result(), strict=True
+                )
+            }
+            own = sorted(
+                (delivery for delivery in deliveries if delivery.feed == feed_name),
+                key=lambda delivery: delivery.business_date,
             )
-        }
-        own = sorted(
-            (delivery for delivery in deliveries if delivery.feed == feed_name),
-            key=lambda delivery: delivery.business_date,
-        )
-        outcomes.extend(
-            store_deliveries(
-                feed_name,
-                own,
-                [prepared[delivery.label] for delivery in own],
-                warehouse,
-                work_dir,
-                run_id,
+            outcomes.extend(
+                store_deliveries(
+                    feed_name,
+                    own,
+                    [prepared[delivery.label] for delivery in own],
+                    warehouse,
+                    work_dir,
+                    run_id,
+                )
             )
-        )
+    except Exception:
+        # Nothing may still be writing into the work folder when the run cleans it up
+        # (a stop by signal does not wait: the next run clears the folder).
+        for future in futures:
+            future.wait()
+        raise
     return outcomes
 
 

@@ -1,8 +1,10 @@
-"""Deciding partitions on Dask: the task runner `jvn run` and `jvn serve` share.
+"""The run on Dask: the task runner `jvn run` and `jvn serve` share.
 
-Only the decide-validate-write task of each patient partition goes to the
-workers (docs/scaling.md); everything that touches the warehouse stays in the
-flow's own process.
+The tasks that need no warehouse go to the workers: preparing each delivery
+(checksum, parse, adapt into Parquet parts) and deciding each patient partition
+(decide, validate, write its decisions and feed part). Everything that writes
+the warehouse stays in the flow's own process, DuckDB's one writer
+(docs/scaling.md).
 """
 
 from __future__ import annotations

@@ -23,6 +23,11 @@ class DeliveryBatch:
     """How the task run is named: `melior/2026-11-25`, or `melior: 12 loaded before`."""
     deliveries: list[DeliveryFolder]
 
+    @property
+    def feed(self) -> str:
+        """The system whose deliveries these are."""
+        return self.deliveries[0].feed
+
 
 def delivery_batches(
     deliveries: list[DeliveryFolder], loaded_folders: frozenset[str]
