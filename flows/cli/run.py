@@ -32,6 +32,11 @@ from flows.cli.arguments import business_date as _date
 from flows.cli.arguments import positive as _positive
 from flows.cli.output import discard_stdout
 from flows.cli.pages import write_report_after_run
+from flows.cli.prefect_start import (
+    EarlyServer,
+    ServerDidNotStart,
+    temporary_server_started_early,
+)
 from flows.common.config import (
     LOCK_WAIT_VARIABLE,
     ConfigError,
@@ -95,7 +100,14 @@ def command_run(arguments: argparse.Namespace) -> int:
     with lock_wait_setting(arguments.lock_wait):
         warehouse_lock_wait()  # a bad JVN_WAREHOUSE_LOCK_WAIT is exit 2, before anything
         try:
-            with RunLock(arguments.warehouse, feed=arguments.feed), stopped_by_sigterm():
+            # SIGTERM is caught from here on: from now on there may be a server
+            # process to stop. It starts now, so that its few seconds of start
+            # overlap the lock, the warehouse and the imports below.
+            with (
+                stopped_by_sigterm(),
+                temporary_server_started_early() as server,
+                RunLock(arguments.warehouse, feed=arguments.feed),
+            ):
                 make_private(arguments.warehouse)
                 try:
                     # Opens the warehouse (waiting for an operator's session):
@@ -104,11 +116,11 @@ def command_run(arguments: argparse.Namespace) -> int:
                 except FeedError as error:
                     raise ConfigError(str(error)) from None
                 if arguments.warehouse.exists():
-                    # Waited for here, before Prefect starts, so that a session
+                    # Waited for here, before the flow starts, so that a session
                     # left open by an operator gives one line, not a failed flow.
                     open_waiting(arguments.warehouse).close()
                 with key_withheld_from_children():
-                    return _run_flow(arguments, as_of)
+                    return _run_flow(arguments, as_of, server)
         except (RunLocked, WarehouseBusy) as error:
             print(f"jvn: {error}", file=sys.stderr)
             return EXIT_FAILED
@@ -162,11 +174,22 @@ def lock_wait_setting(seconds: float | None) -> Iterator[None]:
             os.environ[LOCK_WAIT_VARIABLE] = saved
 
 
-def _run_flow(arguments: argparse.Namespace, as_of: date) -> int:
-    # Prefect is imported only for the commands that run the flow (`jvn --help`,
-    # `jvn sample` and the rest start without it).
-    from flows import nightly
+def _run_flow(arguments: argparse.Namespace, as_of: date, server: EarlyServer) -> int:
+    with server.in_use():
+        # Prefect is imported only for the commands that run the flow (`jvn --help`,
+        # `jvn sample` and the rest start without it), and here after the early
+        # server's address is in the environment, where Prefect reads it.
+        from flows import nightly
 
+        try:
+            server.wait_ready()
+        except ServerDidNotStart as error:
+            print(f"jvn: run failed, nothing published: {error}", file=sys.stderr)
+            return EXIT_FAILED
+        return _call_flow(nightly, arguments, as_of)
+
+
+def _call_flow(nightly: Any, arguments: argparse.Namespace, as_of: date) -> int:
     flow_to_run = nightly.with_task_runner(
         arguments.dask, arguments.dask_address, arguments.dask_workers
     )
