@@ -27,8 +27,14 @@ import polars as pl
 from flows.common.errors import DeliveryFileError, LocalFailure, errno_of
 from flows.common.warehouse import WORK_FILE_COMPRESSION
 from flows.load import reader
-from flows.load.encoding import prepare_utf8
-from flows.load.inbox import DeliveryFolder, DeliveryRejected, read_control, unreadable_reason
+from flows.load.encoding import long_line_reason, read_delivered
+from flows.load.inbox import (
+    ControlFile,
+    DeliveryFolder,
+    DeliveryRejected,
+    read_control,
+    unreadable_reason,
+)
 from transforms.canonical import DeliveryContext
 from transforms.sources.base import SourceFormat
 from transforms.sources.registry import adapter_for
@@ -89,48 +95,53 @@ def prepare_delivery(
     whatever the sender's files hold or are, the verdict is `rejected` with a
     reason. Only this machine's own failure (its work folder full) raises
     `LocalFailure`.
+
+    The data file's bytes are read once for the checksum, the encoding and the
+    line lengths (`read_delivered`), and once more by DuckDB's parse. A delivery
+    whose control file names bytes the warehouse holds (every nightly run sees
+    the old deliveries still in the inbox), or whose control file is rejected,
+    is only hashed: that decides its verdict.
     """
     adapter = adapter_for(delivery.feed)
     fmt: SourceFormat = adapter.FORMAT
     data_path = delivery.path / fmt.file_name
-    sha256: str | None = None
+    # Control-file problems are reported before the data file's; a rejection
+    # still names the data file's bytes, hashed never through a link out of the inbox.
+    control: ControlFile | None = None
+    control_problem: str | None = None
     try:
-        # Checksummed first, so a rejection names these bytes; never through a
-        # link out of the inbox. Why the data file cannot be read is told only
-        # once the control file holds: its problems are reported first.
-        unreadable_data: DeliveryFileError | None = None
-        try:
-            sha256 = reader.sha256_of(data_path).sha256
-        except DeliveryFileError as error:
-            unreadable_data = error
         control = read_control(delivery, fmt)
-        if unreadable_data is not None:
-            raise unreadable_data
     except (DeliveryRejected, DeliveryFileError) as rejection:
-        return PreparedDelivery("rejected", sha256=sha256, error=str(rejection))
+        control_problem = str(rejection)
     except OSError as error:
-        return PreparedDelivery(
-            "rejected", sha256=sha256, error=unreadable_reason(error, delivery, fmt.file_name)
-        )
-    assert sha256 is not None  # sha256_of read the data file
-    if sha256 in known_sha256:
-        return PreparedDelivery("known", sha256=sha256)
-    if sha256 != control.sha256:
-        return PreparedDelivery(
-            "rejected",
-            sha256=sha256,
-            past_known_check=True,
-            error="checksum mismatch: the data file's sha256 differs from the control file's",
-        )
+        control_problem = unreadable_reason(error, delivery, fmt.file_name)
+    if control is None or control.sha256 in known_sha256:
+        return _judge_by_digest(data_path, control, control_problem, known_sha256)
 
     delivery_work = delivery_work_folder(work_dir, delivery)
     shutil.rmtree(delivery_work, ignore_errors=True)
     prepared = False
     try:
         try:
-            utf8_path = prepare_utf8(data_path, fmt, delivery_work)
+            delivered = read_delivered(data_path, fmt, delivery_work)
+        except DeliveryFileError as error:
+            return PreparedDelivery("rejected", error=str(error))
+        sha256 = delivered.sha256
+        if sha256 in known_sha256:
+            return PreparedDelivery("known", sha256=sha256)
+        if sha256 != control.sha256:
+            return _checksum_mismatch(sha256)
+        context = DeliveryContext(
+            delivery_id_of(delivery, sha256), delivery.feed, delivery.business_date
+        )
+        try:
+            utf8_path = delivered.utf8()
             reader.check_header(utf8_path, fmt)
-            raw = reader.parse_rows(utf8_path, fmt, delivery_work)
+            if delivered.long_line is not None:
+                raise DeliveryFileError(long_line_reason(delivered.long_line))
+            adapted = adapt_in_slices(
+                utf8_path, fmt, adapter, context, delivery_work, ROWS_PER_SLICE
+            )
         except DeliveryFileError as error:
             return PreparedDelivery(
                 "rejected", sha256=sha256, error=str(error), past_known_check=True
@@ -144,24 +155,19 @@ def prepare_delivery(
                     error=unreadable_reason(error, delivery, fmt.file_name),
                 )
             raise LocalFailure.of(error, delivery_work, "writing the work folder") from None
-        if raw.row_count != control.rows:
+        if adapted.row_count != control.rows:
             return PreparedDelivery(
                 "rejected",
                 sha256=sha256,
                 past_known_check=True,
-                rows=raw.row_count,
+                rows=adapted.row_count,
                 error=f"row count mismatch: the control file says {control.rows}, "
-                f"the file holds {raw.row_count} data rows",
+                f"the file holds {adapted.row_count} data rows",
             )
-        context = DeliveryContext(
-            delivery_id_of(delivery, sha256), delivery.feed, delivery.business_date
-        )
         rejects_path = delivery_work / "rejects.parquet"
         try:
-            canonical_paths, bad_text_paths = adapt_in_slices(
-                raw, fmt, adapter, context, delivery_work, ROWS_PER_SLICE
-            )
-            _rejects_with_ids(raw.rejects).write_parquet(rejects_path)
+            adapted.written()
+            _rejects_with_ids(adapted.rejects).write_parquet(rejects_path)
         except (OSError, pl.exceptions.ComputeError) as error:
             # Writing the work folder failed (disk full): this machine's failure.
             if errno_of(error) is None:
@@ -171,10 +177,10 @@ def prepare_delivery(
         return PreparedDelivery(
             "prepared",
             sha256=sha256,
-            rows=raw.row_count,
+            rows=adapted.row_count,
             work_folder=str(delivery_work),
-            canonical_files=[str(path) for path in canonical_paths],
-            bad_text_files=[str(path) for path in bad_text_paths],
+            canonical_files=[str(path) for path in adapted.canonical_files],
+            bad_text_files=[str(path) for path in adapted.bad_text_files],
             rejects_file=str(rejects_path),
         )
     finally:
@@ -182,45 +188,146 @@ def prepare_delivery(
             shutil.rmtree(delivery_work, ignore_errors=True)
 
 
+def _judge_by_digest(
+    data_path: Path,
+    control: ControlFile | None,
+    control_problem: str | None,
+    known_sha256: frozenset[str],
+) -> PreparedDelivery:
+    """The verdict of a delivery that the data file's digest alone decides.
+
+    Its control file is rejected (`control_problem`), or names bytes the
+    warehouse holds: then the delivery is known, or its checksum does not match.
+    """
+    try:
+        sha256 = reader.sha256_of(data_path).sha256
+    except DeliveryFileError as error:
+        return PreparedDelivery("rejected", error=control_problem or str(error))
+    if control_problem is not None or control is None:
+        return PreparedDelivery("rejected", sha256=sha256, error=control_problem)
+    if sha256 in known_sha256:
+        return PreparedDelivery("known", sha256=sha256)
+    # The control file names known bytes, and these are not them.
+    return _checksum_mismatch(sha256)
+
+
+def _checksum_mismatch(sha256: str) -> PreparedDelivery:
+    return PreparedDelivery(
+        "rejected",
+        sha256=sha256,
+        past_known_check=True,
+        error="checksum mismatch: the data file's sha256 differs from the control file's",
+    )
+
+
+@dataclass(frozen=True)
+class AdaptedDelivery:
+    """A delivery's rows, parsed and adapted into Parquet parts in its work folder."""
+
+    canonical_files: list[Path]
+    bad_text_files: list[Path]
+    """The sender's text of the rows the adapter found bad, per part: `source_row`, `raw_text`."""
+    rejects: pl.DataFrame
+    """The rows DuckDB could not split into fields (`reader.ParsedRows.rejects`)."""
+    row_count: int
+    """Data records in the file: parsed plus rejected."""
+    write_failure: OSError | pl.exceptions.ComputeError | None = None
+    """Writing a part failed (the work folder full): the parse went on to its end,
+    so that the delivery's own verdicts (a parse error, the row count) come first."""
+
+    def written(self) -> None:
+        """Raise the error writing the parts met, if any."""
+        if self.write_failure is not None:
+            raise self.write_failure
+
+
 def adapt_in_slices(
-    raw: reader.RawDelivery,
+    utf8_path: Path,
     fmt: SourceFormat,
     adapter: ModuleType,
     context: DeliveryContext,
     delivery_work: Path,
     rows_per_slice: int,
-) -> tuple[list[Path], list[Path]]:
-    """Run the adapter over the parsed rows a slice at a time, into Parquet parts.
+) -> AdaptedDelivery:
+    """Parse the file and run the adapter over its rows a slice at a time, into Parquet parts.
 
     polars' streaming engine holds more memory the more rows one query streams
     (a 22.6 M-line history delivery took 7.6 GiB in one query, under 0.9 GiB in
-    slices of 2 M), so a delivery of any size is adapted in fixed slices: peak
-    memory is set by the slice, not the file. Each slice also keeps the sender's
-    text of its bad rows, for quarantine. Returns the canonical parts and the
-    bad-row text parts, in file order; there is always at least one of each.
+    slices of 2 M), so a delivery of any size is adapted in fixed slices, each as
+    DuckDB's parse hands it over: peak memory is set by the slice, not the file.
+    Each slice also keeps the sender's text of its bad rows, for quarantine.
+    Parts are in file order; there is always at least one of each.
+
+    A slice is adapted before the rows DuckDB rejects are all known, so its rows
+    are numbered by their position among the parsed rows; when the file had
+    rejected rows (rare), the parts are then renumbered by file row in one pass
+    over them (`reader.source_rows`). Raises DeliveryFileError when DuckDB cannot
+    parse the file; an error writing the parts is kept in `write_failure`.
     """
     canonical_dir = delivery_work / "canonical"
     bad_text_dir = delivery_work / "bad_rows_text"
     canonical_dir.mkdir(parents=True, exist_ok=True)
     bad_text_dir.mkdir(parents=True, exist_ok=True)
-    parsed_rows = raw.row_count - raw.rejects.height
     canonical_paths: list[Path] = []
     bad_text_paths: list[Path] = []
-    # One slice even for a file with no parsed rows, so that the parts have a schema.
-    for number, offset in enumerate(range(0, max(parsed_rows, 1), rows_per_slice)):
-        raw_rows = reader.scan_raw(raw, fmt, offset, rows_per_slice)
+    write_failure: OSError | pl.exceptions.ComputeError | None = None
+    slices = reader.parse_in_slices(utf8_path, fmt, delivery_work, rows_per_slice)
+    number = 0
+    while True:
+        try:
+            rows = next(slices)
+        except StopIteration as done:
+            parsed: reader.ParsedRows = done.value
+            break
+        if write_failure is not None:
+            continue
         canonical_path = canonical_dir / f"part-{number:05d}.parquet"
-        adapter.to_canonical(raw_rows, context).sink_parquet(
-            canonical_path, compression=WORK_FILE_COMPRESSION
-        )
-        bad_rows = pl.scan_parquet(canonical_path).filter(pl.col("error").is_not_null())
         bad_text_path = bad_text_dir / f"part-{number:05d}.parquet"
-        raw_rows.join(bad_rows.select("source_row"), on="source_row", how="semi").select(
-            "source_row", raw_text=reader.raw_text(fmt)
-        ).sink_parquet(bad_text_path, compression=WORK_FILE_COMPRESSION)
+        number += 1
+        try:
+            _adapt_slice(rows, fmt, adapter, context, canonical_path, bad_text_path)
+        except (OSError, pl.exceptions.ComputeError) as error:
+            write_failure = error
+            continue
         canonical_paths.append(canonical_path)
         bad_text_paths.append(bad_text_path)
-    return canonical_paths, bad_text_paths
+    if write_failure is None and not parsed.rejects.is_empty():
+        try:
+            for path in [*canonical_paths, *bad_text_paths]:
+                _renumber(path, parsed.rejects)
+        except (OSError, pl.exceptions.ComputeError) as error:
+            write_failure = error
+    return AdaptedDelivery(
+        canonical_paths, bad_text_paths, parsed.rejects, parsed.row_count, write_failure
+    )
+
+
+def _adapt_slice(
+    rows: pl.DataFrame,
+    fmt: SourceFormat,
+    adapter: ModuleType,
+    context: DeliveryContext,
+    canonical_path: Path,
+    bad_text_path: Path,
+) -> None:
+    """One slice of parsed rows into a canonical part and a part of its bad rows' text."""
+    raw_rows = rows.lazy().select([*fmt.raw_columns, pl.col("parsed_row").alias("source_row")])
+    adapter.to_canonical(raw_rows, context).sink_parquet(
+        canonical_path, compression=WORK_FILE_COMPRESSION
+    )
+    bad_rows = pl.scan_parquet(canonical_path).filter(pl.col("error").is_not_null())
+    raw_rows.join(bad_rows.select("source_row"), on="source_row", how="semi").select(
+        "source_row", raw_text=reader.raw_text(fmt)
+    ).sink_parquet(bad_text_path, compression=WORK_FILE_COMPRESSION)
+
+
+def _renumber(part: Path, rejects: pl.DataFrame) -> None:
+    """Turn a part's `source_row` from position among parsed rows into file row."""
+    renumbered = part.with_name(part.name + ".renumbered")
+    pl.scan_parquet(part).with_columns(
+        source_row=reader.source_rows(pl.col("source_row"), rejects)
+    ).sink_parquet(renumbered, compression=WORK_FILE_COMPRESSION)
+    renumbered.replace(part)
 
 
 def _rejects_with_ids(rejects: pl.DataFrame) -> pl.DataFrame:

@@ -3,14 +3,15 @@
 This is the I/O half of an adapter: it knows files, encodings and CSV structure,
 nothing about a system's fields. It
 
-1. streams the file once for its sha256 and checks its encoding (a Windows-1252
-   file is transcoded to UTF-8 on the way, in chunks, because DuckDB reads only
-   UTF-8 and Latin-1);
+1. streams the file once for its sha256, its encoding (a Windows-1252 file is
+   transcoded to UTF-8 on the way, in chunks, because DuckDB reads only UTF-8
+   and Latin-1) and its line lengths (`flows/load/encoding.py`);
 2. checks the header against the contract;
-3. has DuckDB parse the records (quoted newlines, doubled quotes, CRLF) into a
-   staging Parquet file of string columns. A row that breaks the CSV structure
-   (too many or too few fields, bad quoting, an over-long line) is caught by
-   DuckDB's reject store and comes back as a quarantine row with its raw text.
+3. has DuckDB parse the records (quoted newlines, doubled quotes, CRLF) into
+   string columns, handed to polars as Arrow batches a slice at a time. A row
+   that breaks the CSV structure (too many or too few fields, bad quoting, an
+   over-long line) is caught by DuckDB's reject store and comes back as a
+   quarantine row with its raw text.
 
 Nothing here raises with a message that quotes the file's content: errors name
 the file, the row position and the problem.
@@ -20,45 +21,54 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 import re
-import stat
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from flows.common.errors import DeliveryFileError, LocalFailure, errno_of
-from flows.common.files import sql_literal, sql_string
+from flows.common.files import sql_string
 from flows.common.sql import load_sql
-from flows.common.warehouse import WORK_FILE_COMPRESSION, limit_resources
+from flows.common.warehouse import limit_resources
 from flows.load.bad_rows import reject_ids
-from flows.load.encoding import CHUNK, cannot_read, prepare_utf8
+from flows.load.encoding import (
+    CHUNK,
+    MAX_LINE_BYTES,
+    cannot_read,
+    long_line_reason,
+    open_regular,
+    prepare_utf8,
+    scan_line_lengths,
+)
 from transforms.sources.base import SourceFormat
 
 __all__ = [
     "DeliveryFileError",
     "FileDigest",
     "LocalFailure",
+    "ParsedRows",
     "RawDelivery",
     "check_header",
     "errno_of",
+    "parse_in_slices",
     "parse_rows",
     "prepare_utf8",
     "raw_text",
     "scan_raw",
     "sha256_of",
+    "source_rows",
 ]
 """Reading a delivered file, in the order ingest calls it (the encoding's half is in
 `flows/load/encoding.py`, the ids of rejected rows in `flows/load/bad_rows.py`)."""
 
-_MAX_LINE_BYTES = 8 << 20
-_UNCOUNTABLE_LINE_BYTES = 64 << 20
-"""DuckDB rejects a line over `_MAX_LINE_BYTES` as a bad row, but silently drops one
-longer than its read buffer (16 x that, 128 MiB): the row would go uncounted. A
-line over this (half the buffer, a margin) rejects the delivery with that reason."""
 _JSON_WHITE_SPACE = " \t\r\n"
+_MIN_BATCH_ROWS = 2_048
+_MAX_BATCH_ROWS = 131_072
+"""Rows in one Arrow batch from DuckDB: a slice is gathered from whole batches."""
 
 
 @dataclass(frozen=True)
@@ -71,20 +81,18 @@ class FileDigest:
 
 @dataclass(frozen=True)
 class RawDelivery:
-    """A delivered file, parsed into strings, not yet interpreted."""
+    """A delivered file, parsed into strings in memory, not yet interpreted (`parse_rows`)."""
 
-    rows_path: Path
-    """Parquet: one String column per contract column, plus Int64 `source_row`."""
+    rows: pl.DataFrame
+    """One String column per contract column, plus Int64 `parsed_row` (`parse_in_slices`)."""
     rejects: pl.DataFrame
-    """Rows DuckDB could not split into fields: `source_row`, `raw_text` (DuckDB keeps
-    the first 10,000 characters), `error`, and `record_key` / `record_version` (text,
-    null when unreadable): the row's id and version, read from the whole row."""
+    """As `ParsedRows.rejects`."""
     row_count: int
     """Data records in the file: parsed plus rejected."""
 
 
 def sha256_of(path: Path) -> FileDigest:
-    """Stream a file's bytes once for its sha256.
+    """Stream a file's bytes once for its sha256 (and nothing else: bytes loaded before).
 
     Only a regular file is read, never through a link, never blocking on a FIFO;
     a file that cannot be read (no permission, an I/O error) is a DeliveryFileError.
@@ -92,18 +100,7 @@ def sha256_of(path: Path) -> FileDigest:
     digest = hashlib.sha256()
     size = 0
     try:
-        # A symbolic link is not even opened: it could point out of the inbox.
-        if stat.S_ISLNK(path.lstat().st_mode):
-            raise DeliveryFileError(f"data file {path.name} is a symbolic link")
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        try:
-            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-                raise DeliveryFileError(f"data file {path.name} is not a regular file")
-            handle = os.fdopen(descriptor, "rb")
-        except BaseException:
-            os.close(descriptor)
-            raise
-        with handle:
+        with open_regular(path) as handle:
             while chunk := handle.read(CHUNK):
                 digest.update(chunk)
                 size += len(chunk)
@@ -149,10 +146,36 @@ def check_header(utf8_path: Path, fmt: SourceFormat) -> None:
     raise DeliveryFileError("header does not match the contract: " + "; ".join(problems))
 
 
-def parse_rows(utf8_path: Path, fmt: SourceFormat, work_dir: Path) -> RawDelivery:
-    """Split the records into string fields with DuckDB, into a staging Parquet file."""
+@dataclass(frozen=True)
+class ParsedRows:
+    """What parsing a whole file found, besides its parsed rows."""
+
+    rejects: pl.DataFrame
+    """Rows DuckDB could not split into fields: `source_row`, `raw_text` (DuckDB keeps
+    the first 10,000 characters), `error`, and `record_key` / `record_version` (text,
+    null when unreadable): the row's id and version, read from the whole row."""
+    row_count: int
+    """Data records in the file: parsed plus rejected."""
+
+
+def parse_in_slices(
+    utf8_path: Path, fmt: SourceFormat, work_dir: Path, rows_per_slice: int
+) -> Generator[pl.DataFrame, None, ParsedRows]:
+    """Split the records into string fields with DuckDB, yielding them a slice at a time.
+
+    Each slice holds `rows_per_slice` parsed rows (the last fewer; a file without
+    parsed rows yields one empty slice, for the schema): one String column per
+    contract column and Int64 `parsed_row`, the row's 1-based position among the
+    parsed rows. DuckDB's rows reach polars as Arrow batches, with no staging
+    file, so memory is bounded by the slice. Where a row sits in the file
+    (`source_row`) depends on the rejected rows before it, which DuckDB's reject
+    store tells only once the scan ends: the generator's return value tells
+    them, and `source_rows` turns `parsed_row` into `source_row`.
+
+    The caller has checked line lengths (`read_delivered`); `parse_rows` checks
+    them itself.
+    """
     work_dir.mkdir(parents=True, exist_ok=True)
-    staging = work_dir / f"{fmt.system}.raw.parquet"
     # A file without the contract's optional columns reads as if they were empty.
     present = fmt.columns
     if fmt.optional_columns and _header(utf8_path, fmt) == list(fmt.raw_columns):
@@ -170,7 +193,6 @@ def parse_rows(utf8_path: Path, fmt: SourceFormat, work_dir: Path) -> RawDeliver
         # One JSON object a line: no CSV quoting, a delimiter JSON text cannot hold
         # unescaped, so each line arrives whole as one field.
         options = {"delim": "\x1f", "quote": "", "escape": "", "header": False}
-    _refuse_uncountable_lines(utf8_path)
     connection = duckdb.connect()
     limit_resources(connection, work_dir / "spill")
     try:
@@ -190,24 +212,52 @@ def parse_rows(utf8_path: Path, fmt: SourceFormat, work_dir: Path) -> RawDeliver
         parameters = {
             "path": str(utf8_path),
             "columns": columns,
-            "max_line": _MAX_LINE_BYTES,
+            "max_line": MAX_LINE_BYTES,
             **options,
             **({"blank": _JSON_WHITE_SPACE} if fmt.kind == "ndjson" else {}),
         }
+        query = f"SELECT {', '.join(fmt.raw_columns)} FROM ({_with_json_fields(read, fmt)})"
+        parsed = 0
         try:
-            connection.execute(
-                f"COPY ({_with_json_fields(read, fmt)}) TO '{sql_literal(staging)}' "
-                f"(FORMAT parquet, COMPRESSION {WORK_FILE_COMPRESSION})",
-                parameters,
+            batches = connection.sql(query, params=parameters).to_arrow_reader(
+                max(_MIN_BATCH_ROWS, min(rows_per_slice, _MAX_BATCH_ROWS))
             )
+            schema = pl.from_arrow(batches.schema.empty_table())
+        except (duckdb.Error, OSError, pa.ArrowException) as error:
+            raise _parse_failure(error, fmt, work_dir) from None
+        assert isinstance(schema, pl.DataFrame)
+        pieces: list[pl.DataFrame] = []
+        held = 0
+        while True:
+            try:
+                batch = batches.read_next_batch()
+            except StopIteration:
+                batch = None
+            except (duckdb.Error, OSError, pa.ArrowException) as error:
+                raise _parse_failure(error, fmt, work_dir) from None
+            if batch is not None and batch.num_rows:
+                frame = pl.from_arrow(batch)
+                assert isinstance(frame, pl.DataFrame)
+                pieces.append(frame)
+                held += frame.height
+            while held >= rows_per_slice or (batch is None and (held or not parsed)):
+                whole = pl.concat(pieces) if pieces else schema
+                piece = whole.slice(0, rows_per_slice)
+                rest = whole.slice(rows_per_slice)
+                pieces, held = ([rest] if rest.height else []), rest.height
+                yield piece.with_columns(
+                    parsed_row=pl.int_range(parsed + 1, parsed + piece.height + 1, dtype=pl.Int64)
+                )
+                parsed += piece.height
+                if batch is None and not held:
+                    break
+            if batch is None:
+                break
+        batches.close()
+        try:
             rejects = connection.sql(load_sql("ingest/rejected_lines")).pl()
         except duckdb.Error as error:
-            if _writing_failed(error, work_dir):
-                raise LocalFailure.of(error, work_dir, "writing the work folder") from None
-            # DuckDB's messages can quote the offending line: keep only the kind.
-            raise DeliveryFileError(
-                f"file could not be parsed as {fmt.kind.upper()} ({type(error).__name__})"
-            ) from None
+            raise _parse_failure(error, fmt, work_dir) from None
     finally:
         connection.close()
     header_rows = 1 if fmt.kind == "csv" else 0
@@ -236,21 +286,60 @@ def parse_rows(utf8_path: Path, fmt: SourceFormat, work_dir: Path) -> RawDeliver
         record_key=pl.Series(keys, dtype=pl.String),
         record_version=pl.Series(versions, dtype=pl.String),
     )
-    parsed_rows = pl.scan_parquet(staging).select(pl.len()).collect().item()
-    return RawDelivery(
-        rows_path=staging, rejects=rejects, row_count=int(parsed_rows) + rejects.height
-    )
+    return ParsedRows(rejects=rejects, row_count=parsed + rejects.height)
 
 
-def _writing_failed(error: duckdb.Error, work_dir: Path) -> bool:
-    """Did DuckDB fail writing the work folder (disk full), not reading the delivery?
+def parse_rows(utf8_path: Path, fmt: SourceFormat, work_dir: Path) -> RawDelivery:
+    """Parse a whole file into memory, checking its line lengths first (small files: tests).
 
-    Only an I/O or out-of-memory error that names the work folder counts: a parse
-    error quotes the sender's line, which must never decide that this machine failed.
+    Loading streams the parse in slices (`parse_in_slices`) instead, having
+    checked line lengths in its one pass over the bytes.
     """
-    if not isinstance(error, (duckdb.IOException, duckdb.OutOfMemoryException)):
-        return False
-    return str(work_dir) in str(error)
+    _refuse_uncountable_lines(utf8_path)
+    slices = parse_in_slices(utf8_path, fmt, work_dir, _MAX_BATCH_ROWS)
+    pieces: list[pl.DataFrame] = []
+    while True:
+        try:
+            pieces.append(next(slices))
+        except StopIteration as done:
+            parsed: ParsedRows = done.value
+            break
+    return RawDelivery(pl.concat(pieces), parsed.rejects, parsed.row_count)
+
+
+def _parse_failure(error: Exception, fmt: SourceFormat, work_dir: Path) -> Exception:
+    """The exception a failed parse raises: the machine's (LocalFailure) or the file's.
+
+    DuckDB's error reaches here as its own exception, or, from the middle of
+    the Arrow stream, as an OSError carrying its text: its kind is read from the
+    text's leading words ("Invalid Input Error: ..."), never anything after them.
+    """
+    kind = _duckdb_error_kind(error)
+    if kind in ("IOException", "OutOfMemoryException") and str(work_dir) in str(error):
+        # Only an I/O or out-of-memory error that names the work folder counts: a
+        # parse error quotes the sender's line, which must never decide that this
+        # machine failed.
+        return LocalFailure.of(error, work_dir, "writing the work folder")
+    # DuckDB's messages can quote the offending line: keep only the kind.
+    return DeliveryFileError(f"file could not be parsed as {fmt.kind.upper()} ({kind})")
+
+
+def _duckdb_error_kind(error: Exception) -> str:
+    """The name of DuckDB's exception class behind an error, as `type(error).__name__`."""
+    if isinstance(error, duckdb.Error):
+        return type(error).__name__
+    leading = re.match(r"([A-Za-z ]{1,40}) Error: ", str(error))
+    if leading is not None:
+        wanted = leading.group(1).replace(" ", "").lower() + "exception"
+        for name in dir(duckdb):
+            candidate = getattr(duckdb, name)
+            if (
+                isinstance(candidate, type)
+                and issubclass(candidate, duckdb.Error)
+                and name.lower() == wanted
+            ):
+                return name
+    return type(error).__name__
 
 
 def _empty_lines(utf8_path: Path, fmt: SourceFormat, up_to: int) -> list[int]:
@@ -259,7 +348,7 @@ def _empty_lines(utf8_path: Path, fmt: SourceFormat, up_to: int) -> list[int]:
     Only called when DuckDB rejected rows (rare): one more pass over the file.
     """
     empty: list[int] = []
-    previous_limit = csv.field_size_limit(_MAX_LINE_BYTES)
+    previous_limit = csv.field_size_limit(MAX_LINE_BYTES)
     try:
         with utf8_path.open("r", encoding="utf-8-sig", newline="") as handle:
             records = csv.reader(handle, delimiter=fmt.delimiter, quotechar=fmt.quote)
@@ -277,33 +366,14 @@ def _empty_lines(utf8_path: Path, fmt: SourceFormat, up_to: int) -> list[int]:
 
 
 def _refuse_uncountable_lines(utf8_path: Path) -> None:
-    """Reject a file with a line too long for DuckDB to count (see `_UNCOUNTABLE_LINE_BYTES`).
+    """Reject a file with a line too long for DuckDB to count (`parse_rows`'s own pass).
 
-    Only a file larger than that limit can hold such a line, so only such a file
-    is scanned: a chunk at a time, looking at its first and last line ends only
-    (a line within one chunk is shorter than the limit).
+    Only a file larger than the limit can hold such a line, so only such a file
+    is scanned.
     """
-    if utf8_path.stat().st_size <= _UNCOUNTABLE_LINE_BYTES:
-        return
-    line, run = 1, 0
-    with utf8_path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            first = chunk.find(b"\n")
-            if first < 0:
-                run += len(chunk)
-            else:
-                if run + first > _UNCOUNTABLE_LINE_BYTES:
-                    break
-                line += chunk.count(b"\n")
-                run = len(chunk) - chunk.rfind(b"\n") - 1
-            if run > _UNCOUNTABLE_LINE_BYTES:
-                break
-        else:
-            return
-    raise DeliveryFileError(
-        f"line {line} is longer than {_UNCOUNTABLE_LINE_BYTES >> 20} MiB: too long for the "
-        f"reader to count it as a row (rows may be at most {_MAX_LINE_BYTES >> 20} MiB)"
-    )
+    line = scan_line_lengths(utf8_path)
+    if line is not None:
+        raise DeliveryFileError(long_line_reason(line))
 
 
 def _blank_lines(utf8_path: Path, up_to: int) -> list[int]:
@@ -409,28 +479,31 @@ def scan_raw(
     """The parsed rows as a LazyFrame with their 1-based position in the file.
 
     DuckDB reports rejected rows by position; the parsed rows are numbered
-    around them, so both kinds name the same row the operator finds in the file.
-    `offset` and `length` select a slice of the parsed rows: the slice is taken
-    from the scan itself, so only its row groups are read.
+    around them (`source_rows`), so both kinds name the same row the operator
+    finds in the file. `offset` and `length` select a slice of the parsed rows.
     """
-    rows = (
-        pl.scan_parquet(raw.rows_path)
+    return (
+        raw.rows.lazy()
         .slice(offset, length)
-        .with_row_index("_ordinal", offset=offset + 1)
+        .with_columns(source_row=source_rows(pl.col("parsed_row"), raw.rejects))
+        .select([*fmt.raw_columns, "source_row"])
     )
-    rows = rows.with_columns(pl.col("_ordinal").cast(pl.Int64))
-    if raw.rejects.is_empty():
-        return rows.rename({"_ordinal": "source_row"}).select([*fmt.raw_columns, "source_row"])
-    # Rejected row j (1-based, by position p_j) has p_j - j parsed rows before it,
-    # and parsed row k comes after every reject with fewer than k parsed rows
-    # before it. Counting those with a binary search keeps this a per-row
-    # expression: no sort or join that would hold the whole file in memory.
-    positions = raw.rejects["source_row"].unique().sort()
+
+
+def source_rows(parsed_row: pl.Expr, rejects: pl.DataFrame) -> pl.Expr:
+    """A parsed row's 1-based position in the file, from its position among parsed rows.
+
+    Rejected row j (1-based, by position p_j) has p_j - j parsed rows before it,
+    and parsed row k comes after every reject with fewer than k parsed rows
+    before it. Counting those with a binary search keeps this a per-row
+    expression: no sort or join that would hold the whole file in memory.
+    """
+    if rejects.is_empty():
+        return parsed_row.cast(pl.Int64)
+    positions = rejects["source_row"].unique().sort()
     parsed_before = (positions - pl.int_range(1, positions.len() + 1, eager=True)).cast(pl.Int64)
-    rejects_before = pl.lit(parsed_before).search_sorted(pl.col("_ordinal"), side="left")
-    return rows.with_columns(source_row=pl.col("_ordinal") + rejects_before.cast(pl.Int64)).select(
-        [*fmt.raw_columns, "source_row"]
-    )
+    rejects_before = pl.lit(parsed_before).search_sorted(parsed_row, side="left")
+    return (parsed_row + rejects_before.cast(pl.Int64)).cast(pl.Int64)
 
 
 def _reject_reason(error_type: str) -> str:
