@@ -1,7 +1,10 @@
 """The analysts' database: rebuilt from the warehouse by every run, no personal data.
 
 Built into a temporary file and renamed over the old one, so analysts never
-open a half-built database, and a crash leaves yesterday's in place.
+open a half-built database, and a crash leaves yesterday's in place. What the
+live database already holds for earlier runs is taken from it when the previous
+published run built it (see `build`): a nightly run replaces only the records it
+decided anew, a full run reads the earlier runs' changes from there.
 """
 
 from __future__ import annotations
@@ -52,17 +55,18 @@ def build(
     Incremental when `only_records` names the records this run decided anew
     and the live database was built by `previous_run` (its `build_info` says
     so): a copy of it gets those records' rows replaced and this run's changes
-    appended. Otherwise everything is built from the warehouse.
+    appended. Otherwise `record_visibility` is built whole from the warehouse;
+    so is `decision_changes`, unless the live database was built by the
+    published run just before `run_id` and holds as many changes as the
+    warehouse has for the runs before this one: then its rows are read from
+    there (in their order) and this run's appended, instead of joining and
+    sorting the whole history again.
     """
     key = pseudonym_key()
     temporary = analytics.with_name(f".{analytics.name}.building")
     temporary.unlink(missing_ok=True)
     analytics.parent.mkdir(parents=True, exist_ok=True)
-    incremental = (
-        only_records is not None
-        and previous_run is not None
-        and _built_by(analytics) == previous_run
-    )
+    built_by = _built_by(analytics)
     connection = duckdb.connect()
     limit_resources(connection, warehouse.with_name(warehouse.name + ".tmp"))
     try:
@@ -70,11 +74,22 @@ def build(
         connection.execute("USE warehouse")
         visibility = load_sql("analytics/record_visibility")
         changes = load_sql("analytics/decision_changes")
+        if only_records is None:
+            # A whole build: whose changes the live database may hold is the warehouse's say.
+            previous_run = _previous_published_run(connection, run_id) if run_id else None
+        reusable = previous_run is not None and built_by == previous_run
         # A database built by an older job lacks columns this one writes: build it whole.
-        if incremental and _visibility_columns(analytics) != _columns_of(
+        if reusable and _visibility_columns(analytics) != _columns_of(
             connection, visibility, {"key": key, "only_records": []}
         ):
-            incremental = False
+            reusable = False
+        incremental = reusable and only_records is not None
+        reuse_changes = (
+            reusable
+            and not incremental
+            and run_id is not None
+            and _attach_live_changes(connection, analytics, changes, run_id)
+        )
         if incremental:
             shutil.copyfile(analytics, temporary)
         connection.execute(f"ATTACH '{sql_literal(temporary)}' AS analytics")
@@ -96,9 +111,15 @@ def build(
                 f"CREATE TABLE analytics.record_visibility AS {visibility} ORDER BY record_id",
                 {"key": key, "only_records": None},
             )
-            connection.execute(
-                f"CREATE TABLE analytics.decision_changes AS {changes}", {"only_run": None}
-            )
+            if reuse_changes:
+                _copy_live_changes(connection)
+                connection.execute(
+                    f"INSERT INTO analytics.decision_changes {changes}", {"only_run": run_id}
+                )
+            else:
+                connection.execute(
+                    f"CREATE TABLE analytics.decision_changes AS {changes}", {"only_run": None}
+                )
         for name in _SMALL_TABLES:
             connection.execute(load_sql(name))
         for table, query in _AGGREGATES.items():
@@ -117,6 +138,60 @@ def build(
     # Analysts may read it: readable by the job's group, never world-readable.
     os.chmod(temporary, 0o640)
     return temporary
+
+
+def _previous_published_run(connection: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
+    """The published run just before `run_id` (in the attached warehouse), if any."""
+    rows = connection.execute(
+        load_sql("analytics/previous_published_run"), {"run_id": run_id}
+    ).fetchall()
+    return str(rows[0][0]) if rows and rows[0][0] else None
+
+
+_LIVE = "live_analytics"
+"""The live analysts' database, attached read-only while its changes are reused."""
+
+
+def _attach_live_changes(
+    connection: duckdb.DuckDBPyConnection, analytics: Path, changes: str, run_id: str
+) -> bool:
+    """Attach the live database (read-only, as `_LIVE`) if its `decision_changes` are
+    those a whole build would write for the runs before `run_id`: the same columns
+    and types, as many rows. False, and nothing attached, otherwise."""
+    wanted = connection.execute(
+        f"DESCRIBE SELECT * FROM ({changes}) LIMIT 0", {"only_run": run_id}
+    ).fetchall()
+    expected = connection.execute(
+        load_sql("analytics/changes_before_run"), {"run_id": run_id}
+    ).fetchall()
+    try:
+        connection.execute(f"ATTACH '{sql_literal(analytics)}' AS {_LIVE} (READ_ONLY)")
+    except duckdb.Error:
+        return False
+    try:
+        live = connection.execute(f"DESCRIBE {_LIVE}.decision_changes").fetchall()
+        rows = connection.execute(f"SELECT count(*) FROM {_LIVE}.decision_changes").fetchall()
+    except duckdb.Error:
+        live, rows = [], [(None,)]
+    if [column[:2] for column in live] == [column[:2] for column in wanted] and (
+        rows[0][0] == expected[0][0]
+    ):
+        return True
+    connection.execute(f"DETACH {_LIVE}")
+    return False
+
+
+def _copy_live_changes(connection: duckdb.DuckDBPyConnection) -> None:
+    """`decision_changes` of the new database: the attached live one's rows, in their
+    order (run, then record, as a whole build sorts them)."""
+    connection.execute("SET preserve_insertion_order = true")
+    try:
+        connection.execute(
+            f"CREATE TABLE analytics.decision_changes AS SELECT * FROM {_LIVE}.decision_changes"
+        )
+    finally:
+        connection.execute("SET preserve_insertion_order = false")
+        connection.execute(f"DETACH {_LIVE}")
 
 
 def _built_by(analytics: Path) -> str | None:
