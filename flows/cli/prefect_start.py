@@ -34,7 +34,6 @@ defaults: the same variable in the environment wins.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import socket
 import subprocess
@@ -189,18 +188,15 @@ def server_environment(environ: Mapping[str, str] | None = None) -> dict[str, st
 
 def start_server() -> TemporaryServer:
     """Start the server process, on a port of 127.0.0.1 this process binds first."""
-    spec = importlib.util.find_spec("prefect")
-    assert spec is not None and spec.submodule_search_locations, "Prefect is not installed"
-    app_dir = str(Path(next(iter(spec.submodule_search_locations))).parent)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         listener.bind(("127.0.0.1", 0))
         listener.listen(128)
         port = int(listener.getsockname()[1])
-        # The command Prefect's SubprocessASGIServer runs, on the socket made here.
+        # The command Prefect's SubprocessASGIServer runs, on the socket made here
+        # (without its --app-dir: this interpreter imports Prefect where it is installed).
         command = [
             sys.executable, "-m", "uvicorn",
-            "--app-dir", app_dir,
             "--factory", "prefect.server.api.server:create_app",
             "--fd", str(listener.fileno()),
             "--log-level", "error",
