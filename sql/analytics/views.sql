@@ -6,8 +6,9 @@ FROM analytics.record_visibility GROUP BY ALL ORDER BY ALL;
 CREATE OR REPLACE VIEW analytics.visibility_by_type AS
 SELECT source_system, info_type, count(*) AS records, count(*) FILTER (WHERE visible) AS visible
 FROM analytics.record_visibility GROUP BY ALL ORDER BY ALL;
+-- A unit delivered under several names shows the first in sort order: the same on every read.
 CREATE OR REPLACE VIEW analytics.visibility_by_unit AS
-SELECT care_unit_hsa_id, any_value(care_unit_name) AS care_unit_name, count(*) AS records,
+SELECT care_unit_hsa_id, min(care_unit_name) AS care_unit_name, count(*) AS records,
        count(*) FILTER (WHERE visible) AS visible
 FROM analytics.record_visibility GROUP BY care_unit_hsa_id ORDER BY care_unit_hsa_id;
 CREATE OR REPLACE VIEW analytics.visibility_by_reason AS
