@@ -6,7 +6,7 @@ nothing personal as a parameter, and each task opens the warehouse itself.
 
 Stages, one way:
   prepare_deliveries      -> checked, parsed, adapted Parquet parts (per delivery; any worker)
-  store_delivery (each)   -> record_versions / block_versions / quarantine / deliveries
+  load_feed (per system)  -> record_versions / block_versions / quarantine / deliveries
   plan_partitions         -> full, or only the records new deliveries / block dates touched
   export_state            -> state Parquet, one folder per patient partition
   decide_partition (each) -> decided Parquet + feed Parquet, validated by pandera
@@ -113,9 +113,9 @@ def prepare_deliveries(
         raise RunFailed(f"{failure} while loading {label}") from None
 
 
-@task(name="store-deliveries", task_run_name="store {feed_name}", cache_policy=NO_CACHE)
+@task(name="load-feed", task_run_name="load {feed_name}", cache_policy=NO_CACHE)
 @sanitized
-def store_deliveries(
+def load_feed(
     feed_name: str,
     deliveries: list[DeliveryFolder],
     prepared: list[PreparedDelivery],
@@ -123,8 +123,9 @@ def store_deliveries(
     work_dir: str,
     run_id: str,
 ) -> list[DeliveryOutcome]:
-    """Record one system's prepared deliveries, oldest first, each in its own transaction
-    (`prepared[i]` is `deliveries[i]`'s)."""
+    """Store one system's prepared deliveries, oldest first, each in its own transaction
+    (`prepared[i]` is `deliveries[i]`'s). Named `load-feed` as before the file side
+    moved to `prepare-deliveries`: filters and automations match task names."""
     logger = get_run_logger()
     outcomes = []
     with connect(Path(warehouse)) as connection:
@@ -198,7 +199,7 @@ def load_deliveries(
                 key=lambda delivery: delivery.business_date,
             )
             outcomes.extend(
-                store_deliveries(
+                load_feed(
                     feed_name,
                     own,
                     [prepared[delivery.label] for delivery in own],
