@@ -72,7 +72,8 @@ def scheduled_nightly_run(
     """The nightly run for `as_of`, by default today's date in Europe/Stockholm at run time.
 
     With `dask` (a local cluster of `dask_workers` processes) or `dask_address`
-    (a running scheduler), partitions are decided on Dask, as `jvn run --dask`.
+    (a running scheduler), deliveries are prepared and partitions decided on Dask, as
+    `jvn run --dask`.
     """
     logger = get_run_logger()
     day = as_of or today_in_stockholm()

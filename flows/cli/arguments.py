@@ -60,22 +60,24 @@ def lock_wait_option(sub: argparse.ArgumentParser) -> None:
 
 
 def dask_options(sub: argparse.ArgumentParser) -> None:
-    """`--dask`, `--dask-address`, `--dask-workers`: where partitions are decided."""
+    """`--dask`, `--dask-address`, `--dask-workers`: where deliveries are prepared and
+    partitions decided."""
     sub.add_argument(
         "--dask",
         action="store_true",
-        help="decide partitions on a local Dask cluster (LocalCluster)",
+        help="prepare deliveries and decide partitions on a local Dask cluster (LocalCluster)",
     )
     sub.add_argument(
         "--dask-address",
         default=None,
-        help="decide partitions on the Dask scheduler at this address",
+        help="prepare deliveries and decide partitions on the Dask scheduler at this address",
     )
     sub.add_argument(
         "--dask-workers",
         type=positive,
         default=2,
-        help="worker processes of the local Dask cluster (default 2)",
+        help="worker processes of the local Dask cluster; also how many deliveries are "
+        "prepared ahead on any cluster (default 2)",
     )
 
 
