@@ -156,9 +156,9 @@ def load_deliveries(
     run_id: str,
     in_flight: int,
 ) -> list[DeliveryOutcome]:
-    """Prepare deliveries on the task runner, `in_flight` batches ahead of the system
-    being stored, and store each system's in this process, in load order (systems
-    in order, each oldest first).
+    """Prepare deliveries on the task runner, at most `in_flight` batches at a time, and
+    store each system's in this process, in load order (systems in order, each
+    oldest first), while the next batches are prepared.
 
     Preparing (checksum, parse, adapt) needs no warehouse, so it runs on workers;
     storing needs the warehouse's one writer, so it stays here, and overlaps the
@@ -167,9 +167,12 @@ def load_deliveries(
     known = known_deliveries(warehouse)
     batches = delivery_batches(deliveries, known.folders)
     futures: list[Any] = []
+    taken = 0  # batches whose prepared deliveries the flow has taken, in order
 
-    def submit_up_to(last: int) -> None:
-        while len(futures) <= min(last, len(batches) - 1):
+    def keep_in_flight() -> None:
+        # Never more than `in_flight` batches submitted and not yet taken: each one
+        # holds a DuckDB parse and an adapter slice in memory while it runs.
+        while len(futures) < len(batches) and len(futures) - taken < in_flight:
             batch = batches[len(futures)]
             futures.append(
                 prepare_deliveries.submit(
@@ -183,17 +186,22 @@ def load_deliveries(
     outcomes: list[DeliveryOutcome] = []
     try:
         for feed_name in FEEDS:
-            numbers = [n for n, batch in enumerate(batches) if batch.feed == feed_name]
-            if not numbers:
-                continue
-            submit_up_to(numbers[-1] + in_flight)
-            prepared = {
-                delivery.label: result
-                for number in numbers
-                for delivery, result in zip(
-                    batches[number].deliveries, futures[number].result(), strict=True
+            prepared: dict[str, PreparedDelivery] = {}
+            # Batches come system by system, so this system's are the next ones.
+            while taken < len(batches) and batches[taken].feed == feed_name:
+                keep_in_flight()
+                ready = futures[taken].result()
+                prepared.update(
+                    zip(
+                        (delivery.label for delivery in batches[taken].deliveries),
+                        ready,
+                        strict=True,
+                    )
                 )
-            }
+                taken += 1
+            if not prepared:
+                continue
+            keep_in_flight()  # the next system's first batches prepare while this one stores
             own = sorted(
                 (delivery for delivery in deliveries if delivery.feed == feed_name),
                 key=lambda delivery: delivery.business_date,
@@ -361,9 +369,10 @@ def nightly_run(
 ) -> dict[str, Any]:
     """Load every new delivery up to `as_of`, decide, validate, publish, record.
 
-    `deliveries_in_flight`: deliveries prepared ahead of the one being stored
-    (1 on this machine's threads: one parse beside one store; a Dask cluster's
-    worker count there). Each holds a DuckDB parse and an adapter slice in memory.
+    `deliveries_in_flight`: batches of deliveries prepared at a time (1 on this
+    machine's threads: one parse, beside the flow storing the previous system;
+    a Dask cluster's worker count there). Each holds a DuckDB parse and an
+    adapter slice in memory.
 
     The pseudonym key for the analysts' database is read from the environment
     inside the analytics stage, never passed as a parameter (Prefect stores
