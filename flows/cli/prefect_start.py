@@ -44,7 +44,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from flows.common.config import KEY_FILE_VARIABLE, KEY_VARIABLE
+from flows.common.config import KEY_FILE_VARIABLE, KEY_VARIABLE, environment_variable
 
 API_URL_VARIABLE = "PREFECT_API_URL"
 
@@ -238,15 +238,8 @@ class EarlyServer:
         if self.server is None:
             yield
             return
-        saved = os.environ.get(API_URL_VARIABLE)
-        os.environ[API_URL_VARIABLE] = self.server.api_url
-        try:
+        with environment_variable(API_URL_VARIABLE, self.server.api_url):
             yield
-        finally:
-            if saved is None:
-                os.environ.pop(API_URL_VARIABLE, None)
-            else:
-                os.environ[API_URL_VARIABLE] = saved
 
     def wait_ready(self) -> None:
         """Wait for the server to answer (ServerDidNotStart if it does not)."""

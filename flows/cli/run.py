@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import threading
@@ -40,6 +39,7 @@ from flows.cli.prefect_start import (
 from flows.common.config import (
     LOCK_WAIT_VARIABLE,
     ConfigError,
+    environment_variable,
     key_withheld_from_children,
     today_in_stockholm,
     warehouse_lock_wait,
@@ -163,15 +163,8 @@ def lock_wait_setting(seconds: float | None) -> Iterator[None]:
     if seconds is None:
         yield
         return
-    saved = os.environ.get(LOCK_WAIT_VARIABLE)
-    os.environ[LOCK_WAIT_VARIABLE] = repr(seconds)
-    try:
+    with environment_variable(LOCK_WAIT_VARIABLE, repr(seconds)):
         yield
-    finally:
-        if saved is None:
-            os.environ.pop(LOCK_WAIT_VARIABLE, None)
-        else:
-            os.environ[LOCK_WAIT_VARIABLE] = saved
 
 
 def _run_flow(arguments: argparse.Namespace, as_of: date, server: EarlyServer) -> int:

@@ -84,6 +84,20 @@ def key_withheld_from_children() -> Iterator[str]:
             os.environ[KEY_VARIABLE] = saved
 
 
+@contextmanager
+def environment_variable(name: str, value: str) -> Iterator[None]:
+    """`name` set to `value` while inside, as it was (set or not) after."""
+    saved = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved
+
+
 def warehouse_lock_wait() -> float:
     """Seconds to wait for the warehouse held by another process (JVN_WAREHOUSE_LOCK_WAIT)."""
     text = os.environ.get(LOCK_WAIT_VARIABLE, "").strip()
