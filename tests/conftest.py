@@ -24,10 +24,19 @@ TEST_PSEUDONYM_KEY = "test-only-pseudonym-key-0123456789"
 
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
-    """One temporary Prefect server for the whole session (starting one costs seconds)."""
+    """One temporary Prefect server for the whole session (starting one costs seconds).
+
+    Flow run heartbeats are off: they let a long-lived server notice a crashed
+    run, which no test asks of it, and each flow run's end waits up to a second
+    for the heartbeat thread's next tick (a quarter of a small run's time).
+    """
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=180):
+    with (
+        prefect_test_harness(server_startup_timeout=180),
+        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+    ):
         yield
 
 

@@ -10,7 +10,7 @@ flow, and this process never imports Prefect's server code: the flow reaches
 the server through PREFECT_API_URL, set before Prefect is imported.
 
 The server is the one Prefect would start (the same uvicorn command and
-settings), with three differences, each a thing a server that lives for one
+settings), with four differences, each a thing a server that lives for one
 run does not need:
 
 - it does not register Prefect's block types (nor import the installed Prefect
@@ -19,7 +19,9 @@ run does not need:
   them itself;
 - it does not run the automation triggers service: a run defines no automations;
 - its listening socket is made here and handed over, so its address is known
-  before it starts and no other process can take the port meanwhile.
+  before it starts and no other process can take the port meanwhile;
+- the flow sends it no heartbeats (`EarlyServer.flow_settings`): they serve a
+  server that outlives the run.
 
 Neither the pseudonym key nor the name of its file is in its environment.
 
@@ -65,6 +67,9 @@ SERVER_DEFAULTS = {
     "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
 }
 """Settings the temporary server does not need; the environment's own values win."""
+
+HEARTBEAT_VARIABLES = ("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "PREFECT_RUNNER_HEARTBEAT_FREQUENCY")
+"""Where the environment sets flow run heartbeats (the second is Prefect's older name)."""
 
 DEFAULT_STARTUP_TIMEOUT_SECONDS = 120.0
 STOP_WAIT_SECONDS = 5.0
@@ -245,6 +250,23 @@ class EarlyServer:
         """Wait for the server to answer (ServerDidNotStart if it does not)."""
         if self.server is not None:
             self.server.wait_ready(startup_timeout())
+
+    @contextlib.contextmanager
+    def flow_settings(self) -> Iterator[None]:
+        """Prefect's settings for the flow on this server; entered once Prefect is imported.
+
+        On the run's own server, flow run heartbeats are off unless the environment
+        sets their frequency: they let a server that outlives a run mark it crashed
+        when the beats stop, and this server stops with the run. Left on, the end of
+        the flow run waits up to a second for the heartbeat thread's next tick.
+        """
+        if self.server is None or any(name in os.environ for name in HEARTBEAT_VARIABLES):
+            yield
+            return
+        from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield
 
 
 @contextlib.contextmanager

@@ -179,7 +179,8 @@ def _run_flow(arguments: argparse.Namespace, as_of: date, server: EarlyServer) -
         except ServerDidNotStart as error:
             print(f"jvn: run failed, nothing published: {error}", file=sys.stderr)
             return EXIT_FAILED
-        return _call_flow(nightly, arguments, as_of)
+        with server.flow_settings():
+            return _call_flow(nightly, arguments, as_of)
 
 
 def _call_flow(nightly: Any, arguments: argparse.Namespace, as_of: date) -> int:

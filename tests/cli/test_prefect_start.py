@@ -126,6 +126,48 @@ def test_the_servers_defaults_yield_to_the_environment() -> None:
     assert env["PREFECT_MEMOIZE_BLOCK_AUTO_REGISTRATION"] == "false"
 
 
+# --- the flow's settings on the run's own server ---------------------------------
+
+
+def _heartbeat_seconds_inside(early: prefect_start.EarlyServer) -> object:
+    from prefect.settings import get_current_settings
+
+    with early.flow_settings():
+        return get_current_settings().flows.heartbeat_frequency
+
+
+def _own_server() -> prefect_start.EarlyServer:
+    # Never started: flow_settings only asks whether the run started one.
+    return prefect_start.EarlyServer(prefect_start.TemporaryServer(None, 0))  # type: ignore[arg-type]
+
+
+def test_the_flow_on_the_runs_own_server_sends_no_heartbeats(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("prefect")
+    for name in prefect_start.HEARTBEAT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert _heartbeat_seconds_inside(_own_server()) is None
+
+
+def test_heartbeats_stay_as_prefect_sets_them_where_prefect_chose_the_server() -> None:
+    from prefect.settings import get_current_settings
+
+    before = get_current_settings().flows.heartbeat_frequency
+    assert _heartbeat_seconds_inside(prefect_start.EarlyServer(None)) == before
+
+
+@pytest.mark.parametrize("name", prefect_start.HEARTBEAT_VARIABLES)
+def test_a_heartbeat_frequency_in_the_environment_is_kept(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    from prefect.settings import get_current_settings
+
+    monkeypatch.setenv(name, "60")
+    before = get_current_settings().flows.heartbeat_frequency
+    assert _heartbeat_seconds_inside(_own_server()) == before
+
+
 # --- end to end ------------------------------------------------------------------
 
 # Records, when the run opens the warehouse (after the lock, before the flow is
