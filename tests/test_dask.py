@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import TEST_PSEUDONYM_KEY
+from tests.trust_support import job_env, shared_prefect_server
 
 pytestmark = pytest.mark.slow
 
@@ -37,15 +36,7 @@ LOADED_TABLES = {
 run that judged a delivery, and when)."""
 
 
-def _run(root: Path, as_of: str, *extra: str) -> dict[str, object]:
-    environment = {
-        **os.environ,
-        "JVN_PSEUDONYM_KEY": TEST_PSEUDONYM_KEY,
-        "PREFECT_HOME": str(root / "prefect"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-    }
-    environment.pop("PREFECT_API_URL", None)
+def _run(root: Path, as_of: str, env: dict[str, str], *extra: str) -> dict[str, object]:
     completed = subprocess.run(
         [
             sys.executable,
@@ -67,7 +58,7 @@ def _run(root: Path, as_of: str, *extra: str) -> dict[str, object]:
         ],
         capture_output=True,
         text=True,
-        env=environment,
+        env=env,
         timeout=600,
         check=False,
     )
@@ -99,12 +90,19 @@ def _loaded(root: Path) -> dict[str, tuple[int, str]]:
 
 
 @pytest.mark.skipif(not SAMPLE_INBOX.is_dir(), reason="the committed sample inbox is missing")
-def test_two_nights_on_dask_equal_two_nights_in_one_process(tmp_path: Path) -> None:
+def test_two_nights_on_dask_equal_two_nights_in_one_process(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     single, distributed = tmp_path / "single", tmp_path / "dask"
+    # A running server, as a cluster has (the workers report to it too): each run
+    # starting a temporary one on an empty Prefect home costs it 15 s of migrations.
+    env = job_env(
+        tmp_path / "prefect-client", api_url=shared_prefect_server(tmp_path_factory.getbasetemp())
+    )
 
     for night in NIGHTS:
-        single_summary = _run(single, night)
-        dask_summary = _run(distributed, night, "--dask", "--dask-workers", "2")
+        single_summary = _run(single, night, env)
+        dask_summary = _run(distributed, night, env, "--dask", "--dask-workers", "2")
 
         assert dask_summary["plan"] == single_summary["plan"]
         assert dask_summary["reasons"] == single_summary["reasons"]
