@@ -41,6 +41,9 @@ class DeliveryFolder:
     feed: str
     business_date: date
     path: Path
+    size_bytes: int | None = field(default=None, compare=False)
+    """The regular files' bytes when the inbox was listed; None: not known (not
+    listed, or the folder could not be read: preparing it says why)."""
 
     @property
     def label(self) -> str:
@@ -109,11 +112,29 @@ def discover(inbox: Path, as_of: date) -> InboxListing:
             if business_date is None or not is_delivery:
                 ignored.append(f"{name}: not a delivery folder named YYYY-MM-DD")
                 continue
-            delivery = DeliveryFolder(feed_dir.name, business_date, date_dir)
-            (deliveries if business_date <= as_of else later).append(delivery)
+            if business_date <= as_of:
+                deliveries.append(
+                    DeliveryFolder(feed_dir.name, business_date, date_dir, _folder_bytes(date_dir))
+                )
+            else:
+                later.append(DeliveryFolder(feed_dir.name, business_date, date_dir))
     deliveries.sort(key=lambda d: (d.business_date, FEEDS.index(d.feed)))
     later.sort(key=lambda d: (d.business_date, FEEDS.index(d.feed)))
     return InboxListing(deliveries=deliveries, ignored=ignored, later=later, unreadable=unreadable)
+
+
+def _folder_bytes(folder: Path) -> int | None:
+    """The bytes of the regular files in `folder` (links and the rest not followed);
+    None when it cannot be listed: only a size hint, the prepare step checks the files."""
+    try:
+        with os.scandir(folder) as entries:
+            return sum(
+                entry.stat(follow_symlinks=False).st_size
+                for entry in entries
+                if entry.is_file(follow_symlinks=False)
+            )
+    except OSError:
+        return None
 
 
 def _is_real_dir(path: Path) -> bool:
