@@ -1,5 +1,7 @@
 """Shared test setup: an isolated Prefect home, telemetry off, one Prefect harness.
 
+The harness's server also serves the `jvn` processes tests start (`prefect_api_url`).
+
 The environment is set at import time, before any test module imports Prefect,
 so no test ever touches the developer's own Prefect database.
 """
@@ -46,3 +48,15 @@ def pseudonym_key(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("JVN_PSEUDONYM_KEY", TEST_PSEUDONYM_KEY)
     monkeypatch.delenv("JVN_PSEUDONYM_KEY_FILE", raising=False)
     return TEST_PSEUDONYM_KEY
+
+
+@pytest.fixture(scope="session")
+def prefect_api_url(prefect_harness: None) -> str:
+    """The harness's server, for the `jvn` processes tests start (PREFECT_API_URL):
+    one Prefect server for the session, in-process flows and processes alike, where
+    each server started costs a fresh database and its migrations (15-20 s)."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    assert url, "the Prefect test harness set no API URL"
+    return str(url)

@@ -27,7 +27,6 @@ from tests.trust_support import (
     describe,
     job_env,
     jvn,
-    shared_prefect_server,
     write_inbox,
 )
 
@@ -99,14 +98,10 @@ with RunLock(Path(sys.argv[1])):
 
 
 @pytest.mark.slow
-def test_lock_left_by_a_killed_run_is_taken_over(
-    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
-) -> None:
+def test_lock_left_by_a_killed_run_is_taken_over(tmp_path: Path, prefect_api_url: str) -> None:
     job = Job(tmp_path / "job")
     write_inbox(job.inbox, days=(1,))
-    env = job_env(
-        tmp_path / "prefect", api_url=shared_prefect_server(tmp_path_factory.getbasetemp())
-    )
+    env = job_env(tmp_path / "prefect", api_url=prefect_api_url)
     holder = subprocess.Popen(
         [sys.executable, "-c", _HOLD_LOCK, str(job.warehouse)],
         cwd=REPO,

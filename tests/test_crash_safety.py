@@ -45,7 +45,6 @@ from tests.trust_support import (
     feed_rows,
     job_env,
     jvn,
-    shared_prefect_server,
     write_inbox,
 )
 
@@ -133,9 +132,8 @@ class Installation:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    url = shared_prefect_server(tmp_path_factory.getbasetemp())
-    return job_env(tmp_path_factory.mktemp("prefect-client"), api_url=url)
+def env(tmp_path_factory: pytest.TempPathFactory, prefect_api_url: str) -> dict[str, str]:
+    return job_env(tmp_path_factory.mktemp("prefect-client"), api_url=prefect_api_url)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.trust_support import job_env, shared_prefect_server
+from tests.trust_support import job_env
 
 pytestmark = pytest.mark.slow
 
@@ -91,14 +91,12 @@ def _loaded(root: Path) -> dict[str, tuple[int, str]]:
 
 @pytest.mark.skipif(not SAMPLE_INBOX.is_dir(), reason="the committed sample inbox is missing")
 def test_two_nights_on_dask_equal_two_nights_in_one_process(
-    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+    tmp_path: Path, prefect_api_url: str
 ) -> None:
     single, distributed = tmp_path / "single", tmp_path / "dask"
     # A running server, as a cluster has (the workers report to it too): each run
     # starting a temporary one on an empty Prefect home costs it 15 s of migrations.
-    env = job_env(
-        tmp_path / "prefect-client", api_url=shared_prefect_server(tmp_path_factory.getbasetemp())
-    )
+    env = job_env(tmp_path / "prefect-client", api_url=prefect_api_url)
 
     for night in NIGHTS:
         single_summary = _run(single, night, env)

@@ -7,18 +7,11 @@ that process only. Everything here is plain subprocess and file handling.
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -34,7 +27,6 @@ PSEUDONYM_KEY = "trust-suite-pseudonym-key-0123456789"
 DAY_1 = date(2026, 11, 24)
 DAY_2 = date(2026, 11, 25)
 RUN_TIMEOUT_S = 300
-SERVER_ARGS = "server start --host 127.0.0.1 --no-services --no-ui --analytics-off"
 
 
 # --- the job's files ---------------------------------------------------------
@@ -120,76 +112,6 @@ def jvn(
         timeout=timeout,
         check=False,
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextlib.contextmanager
-def prefect_server(home: Path, *, startup_timeout: float = 180) -> Iterator[str]:
-    """A Prefect API server for many `jvn` processes; yields its PREFECT_API_URL.
-
-    Without one, every `jvn run` starts (and, when killed, orphans) a temporary
-    server of its own, which costs 10-20 s a process. Started in its own
-    process group, which is stopped as a whole afterwards.
-    """
-    home.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
-    env = job_env(home)
-    env["PREFECT_SERVER_LOGGING_LEVEL"] = "WARNING"
-    log = (home / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "prefect", *SERVER_ARGS.split(), "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}/api"
-    try:
-        deadline = time.monotonic() + startup_timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the Prefect server exited ({process.returncode})")
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the Prefect server did not start in time")
-            time.sleep(0.5)
-        yield url
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=20)
-        log.close()
-
-
-_SHARED_SERVER: dict[str, Any] = {}
-
-
-def shared_prefect_server(base: Path) -> str:
-    """One Prefect server for every trust suite in this test process (started once).
-
-    Stopped when the test process exits. Test modules reach it through their
-    own fixtures, so a module run alone starts it too.
-    """
-    if "url" not in _SHARED_SERVER:
-        manager = prefect_server(base / "prefect-server")
-        _SHARED_SERVER["url"] = manager.__enter__()
-        atexit.register(manager.__exit__, None, None, None)
-    return str(_SHARED_SERVER["url"])
 
 
 # --- a small inbox that exercises every feed ----------------------------------

@@ -117,14 +117,16 @@ def test_stats_piped_into_head_prints_its_first_line(one_record: OneRecord) -> N
     assert finished.stderr == b""
 
 
-def test_a_run_whose_reader_went_away_still_exits_with_the_runs_status(tmp_path: Path) -> None:
+def test_a_run_whose_reader_went_away_still_exits_with_the_runs_status(
+    tmp_path: Path, prefect_api_url: str
+) -> None:
     """`jvn run | head -1` (a log collector that stops reading): the run publishes, and
     its exit status says so, not 141; no traceback."""
     from tests.trust_support import job_env
 
     job = Job(tmp_path / "job")
     write_delivery(job.inbox, "melior", DAY, [melior_row("D-1")])
-    env = job_env(tmp_path / "prefect")
+    env = job_env(tmp_path / "prefect", api_url=prefect_api_url)
     env["JVN_PSEUDONYM_KEY"] = TEST_KEY
     reader, writer = os.pipe()
     os.close(reader)

@@ -27,7 +27,6 @@ from tests.trust_support import (
     job_env,
     jvn,
     secrets_of_inbox,
-    shared_prefect_server,
     write_inbox,
 )
 
@@ -35,13 +34,12 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory: pytest.TempPathFactory) -> Job:
+def published(tmp_path_factory: pytest.TempPathFactory, prefect_api_url: str) -> Job:
     """An installation after two published nightly runs (day 1, then day 2)."""
     base = tmp_path_factory.mktemp("verify")
-    url = shared_prefect_server(tmp_path_factory.getbasetemp())
     job = Job(base / "job")
     write_inbox(job.inbox)
-    env = job_env(base / "prefect-client", api_url=url)
+    env = job_env(base / "prefect-client", api_url=prefect_api_url)
     for as_of in (DAY_1, DAY_2):
         result = jvn(job.run_args(as_of), env)
         assert result.returncode == 3, describe(result)  # one delivery is rejected

@@ -501,7 +501,9 @@ def _without_read_override() -> list[str]:
 
 
 @slow
-def test_unreadable_deliveries_are_rejected_by_name_and_the_rest_load(tmp_path: Path) -> None:
+def test_unreadable_deliveries_are_rejected_by_name_and_the_rest_load(
+    tmp_path: Path, prefect_api_url: str
+) -> None:
     job = Job(tmp_path / "job")
     write_delivery(job.inbox, "melior", DAY_1, [melior_row("D-1")])
     t4_folder = write_delivery(job.inbox, "t4", DAY_1, [t4_row("T-1")])
@@ -528,7 +530,8 @@ def test_unreadable_deliveries_are_rejected_by_name_and_the_rest_load(tmp_path: 
     for path in locked:
         path.chmod(0)
     command = [*_without_read_override(), sys.executable, "-m", "flows.cli", *job.args(DAY_1)]
-    env = job_env(tmp_path / "prefect")
+    # The tests' running Prefect server: this test is about the files, not the server.
+    env = job_env(tmp_path / "prefect", api_url=prefect_api_url)
     try:
         probe = subprocess.run(
             [*_without_read_override(), "cat", str(blocks_folder / "blocks.csv")],
