@@ -68,9 +68,6 @@ SERVER_DEFAULTS = {
 }
 """Settings the temporary server does not need; the environment's own values win."""
 
-HEARTBEAT_VARIABLES = ("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "PREFECT_RUNNER_HEARTBEAT_FREQUENCY")
-"""Where the environment sets flow run heartbeats (the second is Prefect's older name)."""
-
 DEFAULT_STARTUP_TIMEOUT_SECONDS = 120.0
 STOP_WAIT_SECONDS = 5.0
 
@@ -255,15 +252,24 @@ class EarlyServer:
     def flow_settings(self) -> Iterator[None]:
         """Prefect's settings for the flow on this server; entered once Prefect is imported.
 
-        On the run's own server, flow run heartbeats are off unless the environment
-        sets their frequency: they let a server that outlives a run mark it crashed
-        when the beats stop, and this server stops with the run. Left on, the end of
-        the flow run waits up to a second for the heartbeat thread's next tick.
+        On the run's own server, flow run heartbeats are off unless Prefect's settings
+        name a frequency (from the environment, under either of its names, or a
+        profile): they let a server that outlives a run mark it crashed when the
+        beats stop, and this server stops with the run. Left on, the end of the
+        flow run waits up to a second for the heartbeat thread's next tick.
         """
-        if self.server is None or any(name in os.environ for name in HEARTBEAT_VARIABLES):
+        if self.server is None:
             yield
             return
-        from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+        from prefect.settings import (
+            PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+            get_current_settings,
+            temporary_settings,
+        )
+
+        if "heartbeat_frequency" in get_current_settings().flows.model_fields_set:
+            yield
+            return
 
         with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             yield

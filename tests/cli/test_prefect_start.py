@@ -136,20 +136,6 @@ def _heartbeat_seconds_inside(early: prefect_start.EarlyServer) -> object:
         return get_current_settings().flows.heartbeat_frequency
 
 
-def _own_server() -> prefect_start.EarlyServer:
-    # Never started: flow_settings only asks whether the run started one.
-    return prefect_start.EarlyServer(prefect_start.TemporaryServer(None, 0))  # type: ignore[arg-type]
-
-
-def test_the_flow_on_the_runs_own_server_sends_no_heartbeats(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    pytest.importorskip("prefect")
-    for name in prefect_start.HEARTBEAT_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    assert _heartbeat_seconds_inside(_own_server()) is None
-
-
 def test_heartbeats_stay_as_prefect_sets_them_where_prefect_chose_the_server() -> None:
     from prefect.settings import get_current_settings
 
@@ -157,15 +143,50 @@ def test_heartbeats_stay_as_prefect_sets_them_where_prefect_chose_the_server() -
     assert _heartbeat_seconds_inside(prefect_start.EarlyServer(None)) == before
 
 
-@pytest.mark.parametrize("name", prefect_start.HEARTBEAT_VARIABLES)
-def test_a_heartbeat_frequency_in_the_environment_is_kept(
-    monkeypatch: pytest.MonkeyPatch, name: str
-) -> None:
-    from prefect.settings import get_current_settings
+# Prefect reads its settings when imported: each case is a process of its own.
+_HEARTBEAT_INSIDE = """
+from flows.cli import prefect_start
+from prefect.settings import get_current_settings
 
-    monkeypatch.setenv(name, "60")
-    before = get_current_settings().flows.heartbeat_frequency
-    assert _heartbeat_seconds_inside(_own_server()) == before
+# Never started: flow_settings only asks whether the run started one.
+early = prefect_start.EarlyServer(prefect_start.TemporaryServer(None, 0))
+with early.flow_settings():
+    print(get_current_settings().flows.heartbeat_frequency)
+"""
+
+
+def _heartbeat_in_a_process(env: dict[str, str]) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", _HEARTBEAT_INSIDE],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, describe(result)
+    return result.stdout.strip()
+
+
+def test_the_flow_on_the_runs_own_server_sends_no_heartbeats(tmp_path: Path) -> None:
+    assert _heartbeat_in_a_process(job_env(tmp_path / "prefect-home")) == "None"
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "PREFECT_RUNNER_HEARTBEAT_FREQUENCY", "profile"],
+)
+def test_a_heartbeat_frequency_prefect_is_given_is_kept(tmp_path: Path, where: str) -> None:
+    env = job_env(tmp_path / "prefect-home")
+    if where == "profile":
+        (tmp_path / "prefect-home").mkdir()
+        (tmp_path / "prefect-home" / "profiles.toml").write_text(
+            'active = "here"\n[profiles.here]\nPREFECT_FLOWS_HEARTBEAT_FREQUENCY = 60\n'
+        )
+    else:
+        env[where] = "60"
+    assert _heartbeat_in_a_process(env) == "60"
 
 
 # --- end to end ------------------------------------------------------------------
