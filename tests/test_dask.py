@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from tests.trust_support import job_env
+from tests.trust_support import job_env, jvn
 
 pytestmark = pytest.mark.slow
 
@@ -37,31 +35,10 @@ run that judged a delivery, and when)."""
 
 
 def _run(root: Path, as_of: str, env: dict[str, str], *extra: str) -> dict[str, object]:
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "flows.cli",
-            "run",
-            "--as-of",
-            as_of,
-            "--inbox",
-            str(SAMPLE_INBOX),
-            "--warehouse",
-            str(root / "warehouse.duckdb"),
-            "--analytics",
-            str(root / "analytics.duckdb"),
-            "--feed",
-            str(root / "feed"),
-            "--json",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
+    storage = ["--warehouse", str(root / "warehouse.duckdb"), "--analytics"]
+    storage += [str(root / "analytics.duckdb"), "--feed", str(root / "feed")]
+    args = ["run", "--as-of", as_of, "--inbox", str(SAMPLE_INBOX), *storage, "--json", *extra]
+    completed = jvn(args, env, timeout=600)
     assert completed.returncode == 0, completed.stderr[-2000:]
     return dict(json.loads(completed.stdout))
 
