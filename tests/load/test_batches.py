@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 
 import pytest
 
+from flows.load import inbox
 from flows.load.batches import SMALL_BATCH_BYTES, delivery_batches
 from flows.load.inbox import DeliveryFolder, discover
 
@@ -108,3 +110,32 @@ def test_listing_the_inbox_measures_each_delivery_in_scope(tmp_path: Path) -> No
     (delivery,) = discover(tmp_path, date(2026, 11, 25)).deliveries
 
     assert delivery.size_bytes == 120, "links are not followed"
+
+
+def test_a_fifo_in_a_delivery_is_not_counted_nor_opened(tmp_path: Path) -> None:
+    folder = tmp_path / "t4" / "2026-11-24"
+    folder.mkdir(parents=True)
+    (folder / "entries.csv").write_bytes(b"x" * 10)
+    os.mkfifo(folder / "entries.ctl")  # opening it would block the listing
+
+    (delivery,) = discover(tmp_path, date(2026, 11, 25)).deliveries
+
+    assert delivery.size_bytes == 10
+
+
+def test_a_delivery_folder_that_cannot_be_listed_has_no_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "t4" / "2026-11-24"
+    folder.mkdir(parents=True)
+
+    def refused(path: object) -> object:
+        raise PermissionError(13, "Permission denied")
+
+    # As root a mode-000 folder is still listed: refuse the listing itself.
+    # (tests/load/test_hostile_deliveries.py runs a real unreadable one end to end.)
+    monkeypatch.setattr(inbox.os, "scandir", refused)
+
+    (delivery,) = discover(tmp_path, date(2026, 11, 25)).deliveries
+
+    assert delivery.size_bytes is None, "unsized: a batch of its own; preparing it says why"
