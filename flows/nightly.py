@@ -52,7 +52,7 @@ from flows.decide import distributed
 from flows.decide.partition import PartitionResult
 from flows.decide.partition import decide_partition as decide_one_partition
 from flows.load.batches import delivery_batches
-from flows.load.inbox import DeliveryFolder, InboxListing, discover
+from flows.load.inbox import DeliveryFolder, FileStamp, InboxListing, discover
 from flows.load.ingest import (
     DeliveryOutcome,
     KnownDeliveries,
@@ -101,12 +101,19 @@ def known_deliveries(warehouse: str) -> KnownDeliveries:
 @task(name="prepare-deliveries", task_run_name="prepare {label}", cache_policy=NO_CACHE)
 @sanitized
 def prepare_deliveries(
-    label: str, deliveries: list[DeliveryFolder], work_dir: str, known_sha256: frozenset[str]
+    label: str,
+    deliveries: list[DeliveryFolder],
+    work_dir: str,
+    known_sha256: frozenset[str],
+    known_stamps: frozenset[FileStamp] = frozenset(),
 ) -> list[PreparedDelivery]:
     """Check, parse and adapt deliveries' files into the work folder (no warehouse: runs
     on any worker that mounts the inbox and the work folder). `label` names the task run."""
     try:
-        return [prepare_delivery(delivery, Path(work_dir), known_sha256) for delivery in deliveries]
+        return [
+            prepare_delivery(delivery, Path(work_dir), known_sha256, known_stamps)
+            for delivery in deliveries
+        ]
     except LocalFailure as failure:
         # This machine failed, not the sender: nothing is recorded against the
         # delivery, and the next run loads it.
@@ -180,6 +187,7 @@ def load_deliveries(
                     batch.deliveries,
                     work_dir,
                     known.sha256.get(batch.feed, frozenset()),
+                    known.stamps.get(batch.feed, frozenset()),
                 )
             )
 

@@ -137,6 +137,35 @@ def _folder_bytes(folder: Path) -> int | None:
         return None
 
 
+@dataclass(frozen=True)
+class FileStamp:
+    """A delivered data file as the file system describes it, tied to the bytes hashed.
+
+    Taken around a hash of the file (the same before and after), and kept in the
+    warehouse when the delivery is loaded: a later run that finds the folder's
+    file with the same size and modification time, and a control file naming the
+    same digest, takes the delivery as loaded without reading its bytes again.
+    """
+
+    folder: str
+    """The delivery folder, as operators name it: `melior/2026-11-25`."""
+    sha256: str
+    size: int
+    mtime_ns: int
+
+
+def file_stat(path: Path) -> tuple[int, int] | None:
+    """A regular file's (size, modification time in ns), its link not followed; None
+    for anything else or on any error: the caller then reads the bytes."""
+    try:
+        status = path.lstat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(status.st_mode):
+        return None
+    return status.st_size, status.st_mtime_ns
+
+
 def _is_real_dir(path: Path) -> bool:
     """A directory, not a link to one. Raises OSError when the entry cannot be examined."""
     return stat.S_ISDIR(path.lstat().st_mode)

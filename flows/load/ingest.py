@@ -11,7 +11,7 @@ a rerun loads it then).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -21,7 +21,7 @@ import duckdb
 from flows.common.faults import checkpoint
 from flows.common.sql import load_sql, load_statements, preload
 from flows.common.warehouse import first_row
-from flows.load.inbox import DeliveryFolder
+from flows.load.inbox import DeliveryFolder, FileStamp
 from flows.load.prepare import PreparedDelivery, delivery_id_of, prepare_delivery
 from transforms.canonical import BLOCKS_FEED, FEEDS
 from transforms.sources.base import SourceFormat
@@ -86,14 +86,26 @@ class KnownDeliveries:
     """Delivery folders (`melior/2026-11-25`) loaded on an earlier run."""
     sha256: dict[str, frozenset[str]]
     """Per system, the digests of the bytes loaded from it."""
+    stamps: dict[str, frozenset[FileStamp]] = field(default_factory=dict)
+    """Per system, how the files of its loaded deliveries looked when hashed."""
 
 
 def known_deliveries_in(connection: duckdb.DuckDBPyConnection) -> KnownDeliveries:
-    """The loaded folders and, per system, the loaded digests."""
+    """The loaded folders and, per system, the loaded digests and file stamps."""
     folders = connection.execute(load_sql("ingest/loaded_folders")).fetchall()
     return KnownDeliveries(
         folders=frozenset(str(row[0]) for row in folders),
         sha256={feed: known_sha256(connection, feed) for feed in FEEDS},
+        stamps={feed: known_stamps(connection, feed) for feed in FEEDS},
+    )
+
+
+def known_stamps(connection: duckdb.DuckDBPyConnection, system: str) -> frozenset[FileStamp]:
+    """How the files of the deliveries loaded from `system` looked when last hashed."""
+    rows = connection.execute(load_sql("ingest/loaded_stamps"), {"system": system}).fetchall()
+    return frozenset(
+        FileStamp(str(folder), str(sha256), int(size), int(mtime_ns))
+        for folder, sha256, size, mtime_ns in rows
     )
 
 
@@ -129,6 +141,8 @@ def store_delivery(
         assert sha256 is not None  # only a rejection can come without a digest
         known = _known_status(connection, delivery, sha256)
         if known == "loaded":
+            if prepared.file_stamp is not None:
+                _stamp(connection, delivery_id_of(delivery, sha256), prepared.file_stamp)
             return DeliveryOutcome(delivery.label, delivery.feed, "already_loaded")
         if known == "other_date":
             return _record_duplicate(connection, delivery, fmt, sha256, run_id)
@@ -215,6 +229,8 @@ def _store_rows(
                 "now": datetime.now(UTC),
             },
         )
+        if prepared.file_stamp is not None:
+            _stamp(connection, delivery_id, prepared.file_stamp)
         checkpoint(f"load:{delivery.feed}")
         connection.execute("COMMIT")
     except BaseException:
@@ -229,6 +245,14 @@ def _store_rows(
         rows_quarantined=quarantined,
         rows_quarantined_without_id=int(without_id[0]) if without_id else 0,
         newly_recorded=True,
+    )
+
+
+def _stamp(connection: duckdb.DuckDBPyConnection, delivery_id: str, stamp: FileStamp) -> None:
+    """Keep how a loaded delivery's file looked when its bytes were last hashed."""
+    connection.execute(
+        load_sql("ingest/stamp_delivery"),
+        {"delivery_id": delivery_id, "file_bytes": stamp.size, "file_mtime_ns": stamp.mtime_ns},
     )
 
 

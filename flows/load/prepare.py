@@ -32,6 +32,8 @@ from flows.load.inbox import (
     ControlFile,
     DeliveryFolder,
     DeliveryRejected,
+    FileStamp,
+    file_stat,
     read_control,
     unreadable_reason,
 )
@@ -67,6 +69,9 @@ class PreparedDelivery:
     """The verdict was reached after asking whether the bytes were known: storing asks
     again first (a delivery that repeats known bytes is their duplicate, whatever
     else is wrong with it), as loading one by one would."""
+    file_stamp: FileStamp | None = None
+    """How the data file looked while its bytes were hashed (unchanged throughout):
+    kept with the delivery when it is stored as loaded, or found loaded before."""
 
     def discard(self) -> None:
         """Remove the delivery's work folder (stored, or not to be stored)."""
@@ -86,7 +91,10 @@ def delivery_id_of(delivery: DeliveryFolder, sha256: str) -> str:
 
 
 def prepare_delivery(
-    delivery: DeliveryFolder, work_dir: Path, known_sha256: frozenset[str] = frozenset()
+    delivery: DeliveryFolder,
+    work_dir: Path,
+    known_sha256: frozenset[str] = frozenset(),
+    known_stamps: frozenset[FileStamp] = frozenset(),
 ) -> PreparedDelivery:
     """Judge a delivery's files and, if they pass, adapt its rows into Parquet parts.
 
@@ -100,7 +108,9 @@ def prepare_delivery(
     line lengths (`read_delivered`), and once more by DuckDB's parse. A delivery
     whose control file names bytes the warehouse holds (every nightly run sees
     the old deliveries still in the inbox), or whose control file is rejected,
-    is only hashed: that decides its verdict.
+    is only hashed: that decides its verdict. Not even that when `known_stamps`
+    holds the folder's file as it is now (same digest named, same size and
+    modification time): it is the delivery loaded before, not read again.
     """
     adapter = adapter_for(delivery.feed)
     fmt: SourceFormat = adapter.FORMAT
@@ -115,20 +125,26 @@ def prepare_delivery(
         control_problem = str(rejection)
     except OSError as error:
         control_problem = unreadable_reason(error, delivery, fmt.file_name)
+    if control is not None and control.sha256 in known_sha256:
+        seen = file_stat(data_path)
+        if seen is not None and FileStamp(delivery.label, control.sha256, *seen) in known_stamps:
+            return PreparedDelivery("known", sha256=control.sha256)
     if control is None or control.sha256 in known_sha256:
-        return _judge_by_digest(data_path, control, control_problem, known_sha256)
+        return _judge_by_digest(delivery, data_path, control, control_problem, known_sha256)
 
     delivery_work = delivery_work_folder(work_dir, delivery)
     shutil.rmtree(delivery_work, ignore_errors=True)
     prepared = False
     try:
+        before = file_stat(data_path)
         try:
             delivered = read_delivered(data_path, fmt, delivery_work)
         except DeliveryFileError as error:
             return PreparedDelivery("rejected", error=str(error))
         sha256 = delivered.sha256
+        stamp = _stamp_if_unchanged(delivery, data_path, sha256, before)
         if sha256 in known_sha256:
-            return PreparedDelivery("known", sha256=sha256)
+            return PreparedDelivery("known", sha256=sha256, file_stamp=stamp)
         if sha256 != control.sha256:
             return _checksum_mismatch(sha256)
         context = DeliveryContext(
@@ -182,6 +198,7 @@ def prepare_delivery(
             canonical_files=[str(path) for path in adapted.canonical_files],
             bad_text_files=[str(path) for path in adapted.bad_text_files],
             rejects_file=str(rejects_path),
+            file_stamp=stamp,
         )
     finally:
         if not prepared:
@@ -189,6 +206,7 @@ def prepare_delivery(
 
 
 def _judge_by_digest(
+    delivery: DeliveryFolder,
     data_path: Path,
     control: ControlFile | None,
     control_problem: str | None,
@@ -199,6 +217,7 @@ def _judge_by_digest(
     Its control file is rejected (`control_problem`), or names bytes the
     warehouse holds: then the delivery is known, or its checksum does not match.
     """
+    before = file_stat(data_path)
     try:
         sha256 = reader.sha256_of(data_path).sha256
     except DeliveryFileError as error:
@@ -206,9 +225,20 @@ def _judge_by_digest(
     if control_problem is not None or control is None:
         return PreparedDelivery("rejected", sha256=sha256, error=control_problem)
     if sha256 in known_sha256:
-        return PreparedDelivery("known", sha256=sha256)
+        stamp = _stamp_if_unchanged(delivery, data_path, sha256, before)
+        return PreparedDelivery("known", sha256=sha256, file_stamp=stamp)
     # The control file names known bytes, and these are not them.
     return _checksum_mismatch(sha256)
+
+
+def _stamp_if_unchanged(
+    delivery: DeliveryFolder, data_path: Path, sha256: str, before: tuple[int, int] | None
+) -> FileStamp | None:
+    """The file's stamp for these bytes, if it looked the same before and after they
+    were read (a file written to meanwhile gets none, and is hashed again next run)."""
+    if before is None or file_stat(data_path) != before:
+        return None
+    return FileStamp(delivery.label, sha256, *before)
 
 
 def _checksum_mismatch(sha256: str) -> PreparedDelivery:
