@@ -14,7 +14,8 @@ from flows.store.state import DIRTY_RECORDS_FILE
 def store_decisions(warehouse: Path, work_dir: Path) -> None:
     """Replace the decisions this run made, in one transaction; every record id once.
 
-    A full run replaces all; an incremental one the records it decided anew.
+    A full run replaces all; an incremental one the records it decided anew, and
+    checks only those ids for a second row (the rest were each held once).
     """
     decisions_glob = str(work_dir / "decisions" / "*.parquet")
     has_files = any((work_dir / "decisions").glob("*.parquet"))
@@ -22,7 +23,8 @@ def store_decisions(warehouse: Path, work_dir: Path) -> None:
     with connect(warehouse) as connection:
         connection.execute("BEGIN TRANSACTION")
         try:
-            if dirty_path.exists():
+            incremental = dirty_path.exists()
+            if incremental:
                 connection.execute(load_sql("decisions/delete_records"), {"path": str(dirty_path)})
             else:
                 connection.execute(load_sql("decisions/delete_all"))
@@ -30,7 +32,16 @@ def store_decisions(warehouse: Path, work_dir: Path) -> None:
                 connection.execute(
                     load_sql("decisions/insert_from_files"), {"files": decisions_glob}
                 )
-            duplicated = first_row(connection, load_sql("decisions/duplicated_ids"))
+            if not incremental:
+                duplicated = first_row(connection, load_sql("decisions/duplicated_ids"))
+            elif has_files:
+                duplicated = first_row(
+                    connection,
+                    load_sql("decisions/duplicated_ids_among"),
+                    {"files": decisions_glob},
+                )
+            else:
+                duplicated = None  # nothing was added
             if duplicated and duplicated[0]:
                 raise RunFailed(f"validation failed: {duplicated[0]} record ids decided twice")
             connection.execute("COMMIT")
