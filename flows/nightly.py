@@ -10,6 +10,7 @@ Stages, one way:
   plan_partitions         -> full, or only the records new deliveries / block dates touched
   export_state            -> state Parquet, one folder per patient partition
   decide_partition (each) -> decided Parquet + feed Parquet, validated by pandera
+                             (incremental: small partitions grouped into one task)
   store_decisions         -> warehouse `decisions`, every record id once
   publish                 -> the new snapshot, complete (files, manifest, change set), not live
   record run              -> decision history + run published, one transaction
@@ -49,8 +50,12 @@ from flows.common.files import private_dir
 from flows.common.warehouse import connect
 from flows.common.words import plural
 from flows.decide import distributed
-from flows.decide.partition import PartitionResult
-from flows.decide.partition import decide_partition as decide_one_partition
+from flows.decide.partition import (
+    PartitionResult,
+    decide_groups,
+    decide_partitions,
+    group_label,
+)
 from flows.load.batches import delivery_batches
 from flows.load.inbox import DeliveryFolder, FileStamp, InboxListing, discover
 from flows.load.ingest import (
@@ -274,24 +279,24 @@ def export_state(
 
 @task(
     name="decide-partition",
-    task_run_name="decide partition {partition} of {partitions}",
+    task_run_name="decide {label}",
     cache_policy=NO_CACHE,
 )
 @sanitized
 def decide_partition(
-    partition: int,
+    label: str,
+    partitions: list[int],
     work_dir: str,
     rules_path: str,
     as_of: date,
     run_id: str,
     previous_snapshot: str | None = None,
-    partitions: int = 0,
-) -> PartitionResult:
-    """Decide, validate and stage the feed file of one patient partition (`partitions`,
-    the run's count, only names the task run: `decide partition 3 of 16`)."""
+) -> list[PartitionResult]:
+    """Decide, validate and stage the feed files of patient partitions (one on a full
+    run; `label`, `partition 3 of 16`, names the task run)."""
     rules = load_rules(Path(rules_path))
     previous = Path(previous_snapshot) if previous_snapshot else None
-    return decide_one_partition(partition, Path(work_dir), rules, as_of, run_id, previous)
+    return decide_partitions(partitions, Path(work_dir), rules, as_of, run_id, previous)
 
 
 @task(name="store-decisions", task_run_name="store decisions", cache_policy=NO_CACHE)
@@ -448,9 +453,12 @@ def nightly_run(
                 if plan.incremental and plan.previous_snapshot
                 else None
             )
+            groups = decide_groups(partition_keys, Path(work_dir), incremental=plan.incremental)
             futures = [
-                decide_partition.submit(key, work_dir, rules, as_of, run_id, previous, partitions)
-                for key in partition_keys
+                decide_partition.submit(
+                    group_label(group, partitions), group, work_dir, rules, as_of, run_id, previous
+                )
+                for group in groups
             ]
             for future in futures:
                 future.result()

@@ -1,8 +1,9 @@
-"""Deciding one patient partition: the pure rules applied to its state, validated.
+"""Deciding patient partitions: the pure rules applied to their state, validated.
 
-Each partition is decided on its own (threads, or Dask workers), from the
-state `flows/store/state.py` exported; it writes the partition's decisions
-(for the warehouse) and its feed part (for the snapshot) into the work folder.
+Each partition (on an incremental run, a group of small ones) is decided in a
+task of its own (threads, or Dask workers), from the state
+`flows/store/state.py` exported; it writes the partition's decisions (for the
+warehouse) and its feed part (for the snapshot) into the work folder.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Final
 
 import polars as pl
 
@@ -30,6 +32,12 @@ from transforms.schemas import (
 
 VALIDATION_BATCH_ROWS = 250_000
 
+GROUP_STATE_BYTES: Final = 8 * 1024 * 1024
+"""On an incremental run, consecutive partitions are decided in one task while their
+exported state adds up to at most this (a night's few records per partition)."""
+GROUP_PARTITIONS: Final = 8
+"""... and at most this many, so that the groups still spread over the workers."""
+
 
 @dataclass
 class PartitionResult:
@@ -40,6 +48,47 @@ class PartitionResult:
     visible: int
     reasons: dict[str, int]
     feed_file: str | None
+
+
+def decide_groups(partitions: list[int], work_dir: Path, *, incremental: bool) -> list[list[int]]:
+    """How the partitions to decide go to tasks, in order.
+
+    A full run decides each partition in a task of its own (each holds a
+    partition's worth of records). An incremental run decides few records per
+    partition, where a task's fixed cost (a decision, two validations, Prefect's
+    task run) outweighs the work: consecutive partitions go together while their
+    exported state is small (GROUP_STATE_BYTES, GROUP_PARTITIONS); a partition
+    whose state is large still goes alone.
+    """
+    if not incremental:
+        return [[partition] for partition in partitions]
+    groups: list[list[int]] = []
+    current: list[int] = []
+    held = 0
+    for partition in partitions:
+        size = _state_bytes(work_dir, partition)
+        if current and (len(current) >= GROUP_PARTITIONS or held + size > GROUP_STATE_BYTES):
+            groups.append(current)
+            current, held = [], 0
+        current.append(partition)
+        held += size
+    if current:
+        groups.append(current)
+    return groups
+
+
+def group_label(group: list[int], partitions: int) -> str:
+    """How a task run is named: `partition 3 of 16`, `partitions 0 to 7 of 50 (8)`."""
+    if len(group) == 1:
+        return f"partition {group[0]} of {partitions}"
+    return f"partitions {group[0]} to {group[-1]} of {partitions} ({len(group)})"
+
+
+def _state_bytes(work_dir: Path, partition: int) -> int:
+    folder = work_dir / "state" / "records" / f"partition_key={partition}"
+    if not folder.exists():
+        return 0
+    return sum(path.stat().st_size for path in folder.glob("*.parquet"))
 
 
 def decide_partition(
@@ -53,31 +102,89 @@ def decide_partition(
     """Decide, validate and stage the feed file of one patient partition.
 
     Callable without Prefect: the flow's task, Dask workers and `jvn whatif` call it.
+    """
+    (result,) = decide_partitions([partition], work_dir, rules, as_of, run_id, previous_snapshot)
+    return result
 
-    With `previous_snapshot` (an incremental run), the partition's feed file is
+
+def decide_partitions(
+    partitions: list[int],
+    work_dir: Path,
+    rules: RuleSet,
+    as_of: date,
+    run_id: str,
+    previous_snapshot: Path | None = None,
+) -> list[PartitionResult]:
+    """Decide, validate and stage the decisions and feed file of each of `partitions`.
+
+    Their records are decided and validated together (the rules are per record
+    and per patient, and a patient lies in one partition, so each decision is
+    the one deciding its partition alone gives); each partition still gets its
+    own decisions file and feed part. A night's few records per partition thus
+    pay the fixed cost of a decision and a validation once, not per partition.
+
+    With `previous_snapshot` (an incremental run), a partition's feed file is
     the previous one's rows minus every record decided anew, plus the newly
     decided visible rows: exactly what deciding the whole partition would give.
     """
-    state_dir = work_dir / "state"
-    partition_dir = state_dir / "records" / f"partition_key={partition}"
-    name = part_name(partition)
-    decided = None
-    if partition_dir.exists():
-        records = pl.scan_parquet(partition_dir / "*.parquet", hive_partitioning=False)
-        blocks = pl.scan_parquet(state_dir / "blocks.parquet")
-        decided = (
-            decide(
-                records.with_columns(partition_key=pl.lit(partition, dtype=pl.Int32)),
-                blocks,
-                rules,
-                as_of,
-            )
-            .with_columns(run_id=pl.lit(run_id))
-            .sort("record_id")
-            .collect()
+    decided_by_partition = _decide_together(partitions, work_dir, rules, as_of, run_id)
+    return [
+        _stage_partition(
+            partition, decided_by_partition.get(partition), work_dir, previous_snapshot
         )
-        for batch in decided.iter_slices(VALIDATION_BATCH_ROWS):
-            validate_decisions_batch(batch)
+        for partition in partitions
+    ]
+
+
+def _decide_together(
+    partitions: list[int], work_dir: Path, rules: RuleSet, as_of: date, run_id: str
+) -> dict[int, pl.DataFrame]:
+    """The partitions' decided records (those with exported state), validated, by partition."""
+    state_dir = work_dir / "state"
+    present = [
+        partition
+        for partition in partitions
+        if (state_dir / "records" / f"partition_key={partition}").exists()
+    ]
+    if not present:
+        return {}
+    records = pl.concat(
+        [
+            pl.scan_parquet(
+                state_dir / "records" / f"partition_key={partition}" / "*.parquet",
+                hive_partitioning=False,
+            ).with_columns(partition_key=pl.lit(partition, dtype=pl.Int32))
+            for partition in present
+        ]
+    )
+    blocks = pl.scan_parquet(state_dir / "blocks.parquet")
+    decided = (
+        decide(records, blocks, rules, as_of)
+        .with_columns(run_id=pl.lit(run_id))
+        .sort("partition_key", "record_id")
+        .collect()
+    )
+    for batch in decided.iter_slices(VALIDATION_BATCH_ROWS):
+        validate_decisions_batch(batch)
+    if len(present) == 1:
+        return {present[0]: decided}
+    return {
+        int(key[0]): frame
+        for key, frame in decided.partition_by(
+            "partition_key", as_dict=True, maintain_order=True
+        ).items()
+    }
+
+
+def _stage_partition(
+    partition: int,
+    decided: pl.DataFrame | None,
+    work_dir: Path,
+    previous_snapshot: Path | None,
+) -> PartitionResult:
+    """Write one partition's decisions and its feed part (kept rows plus the new visible)."""
+    name = part_name(partition)
+    if decided is not None:
         decided.select(STORED_DECISION_COLUMNS).write_parquet(
             private_dir(work_dir / "decisions") / name, compression=WORK_FILE_COMPRESSION
         )
