@@ -9,6 +9,12 @@ decided AS (
     FROM decisions
     WHERE CAST($only_records AS VARCHAR[]) IS NULL
        OR record_id IN (SELECT record_id FROM wanted)
+),
+pseudonyms AS (
+    SELECT
+        patient_id,
+        substr(sha256($key || ':' || sha256($key || ':' || patient_id)), 1, 32) AS patient_key
+    FROM (SELECT DISTINCT patient_id FROM decided WHERE patient_id IS NOT NULL)
 )
 SELECT
     record_id,
@@ -24,7 +30,7 @@ SELECT
     exempt_unit_by_name_only,
     rules_version,
     run_id,
-    CASE WHEN patient_id IS NULL THEN NULL
-         ELSE substr(sha256($key || ':' || sha256($key || ':' || patient_id)), 1, 32)
-    END AS patient_key
+    pseudonym.patient_key
 FROM decided
+-- Computed once per patient, not once per record.
+LEFT JOIN pseudonyms AS pseudonym USING (patient_id)
