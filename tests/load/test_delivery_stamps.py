@@ -164,3 +164,28 @@ def test_a_stamp_is_only_good_for_the_folder_and_digest_it_was_taken_for(
 
     assert again.verdict == "rejected"
     assert "checksum mismatch" in str(again.error)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness", "pseudonym_key")
+def test_a_nightly_run_takes_an_unchanged_old_delivery_as_loaded_without_reading_it(
+    tmp_path: Path,
+) -> None:
+    from tests.test_nightly import Job
+
+    job = Job(tmp_path / "job")
+    day_2 = date(2026, 11, 25)
+    old = DeliveryFolder(
+        "t4", DAY_1, write_delivery(job.inbox, "t4", DAY_1, [t4_row("T-1"), t4_row("T-2")])
+    )
+    write_delivery(job.inbox, "t4", day_2, [t4_row("T-3")])
+    assert job.run(DAY_1) == 0
+    _swap_bytes_keeping_size_and_time(_data_file(old))
+
+    assert job.run(day_2) == 0  # read, the old file would be a checksum mismatch (exit 3)
+
+    with duckdb.connect(str(job.warehouse), read_only=True) as connection:
+        statuses = connection.execute(
+            "SELECT folder, status FROM deliveries WHERE status <> 'later' ORDER BY folder"
+        ).fetchall()
+    assert statuses == [("t4/2026-11-24", "loaded"), ("t4/2026-11-25", "loaded")]
