@@ -1,9 +1,10 @@
 """Storing a run's decisions keeps every record id once, or stores nothing.
 
-`flows/store/decisions.py`: a full run replaces the table and counts every id; an incremental run replaces
-the records it decided anew and counts only those ids, whose old decisions it
-must have removed. Either way a second row for a record fails the run, and the
-transaction leaves the previous decisions as they were.
+`flows/store/decisions.py`: a full run replaces the table and counts every
+id; an incremental run replaces the records it decided anew and counts only
+those ids, whose old decisions it must have removed. Either way a second row
+for a record fails the run, and the transaction leaves the previous decisions
+as they were.
 """
 
 from __future__ import annotations
