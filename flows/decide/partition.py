@@ -20,7 +20,7 @@ from flows.common.faults import checkpoint
 from flows.common.feed_folder import listed_part, part_name
 from flows.common.files import private_dir
 from flows.common.warehouse import WORK_FILE_COMPRESSION
-from flows.store.state import DIRTY_RECORDS_FILE
+from flows.store.state import DIRTY_RECORDS_FILE, partition_state_dir
 from transforms.decide import decide
 from transforms.rules import RuleSet
 from transforms.schemas import (
@@ -85,7 +85,7 @@ def group_label(group: list[int], partitions: int) -> str:
 
 
 def _state_bytes(work_dir: Path, partition: int) -> int:
-    folder = work_dir / "state" / "records" / f"partition_key={partition}"
+    folder = partition_state_dir(work_dir, partition)
     if not folder.exists():
         return 0
     return sum(path.stat().st_size for path in folder.glob("*.parquet"))
@@ -142,17 +142,14 @@ def _decide_together(
     """The partitions' decided records (those with exported state), validated, by partition."""
     state_dir = work_dir / "state"
     present = [
-        partition
-        for partition in partitions
-        if (state_dir / "records" / f"partition_key={partition}").exists()
+        partition for partition in partitions if partition_state_dir(work_dir, partition).exists()
     ]
     if not present:
         return {}
     records = pl.concat(
         [
             pl.scan_parquet(
-                state_dir / "records" / f"partition_key={partition}" / "*.parquet",
-                hive_partitioning=False,
+                partition_state_dir(work_dir, partition) / "*.parquet", hive_partitioning=False
             ).with_columns(partition_key=pl.lit(partition, dtype=pl.Int32))
             for partition in present
         ]

@@ -166,6 +166,11 @@ def write_unavailable_previous_ids(
     return True
 
 
+def partition_state_dir(work_dir: Path, partition: int) -> Path:
+    """Where `export_state` puts one patient partition's records (absent: it exported none)."""
+    return work_dir / "state" / "records" / f"partition_key={partition}"
+
+
 def dirty_record_ids(work_dir: str | Path) -> list[str] | None:
     """The ids an incremental run decides anew, or None for a full run."""
     path = Path(work_dir) / DIRTY_RECORDS_FILE

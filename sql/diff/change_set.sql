@@ -2,9 +2,10 @@
 -- differs: a new version, new content, a new rules version, a column added or
 -- taken away) or disappeared, comparing the new snapshot's files ($new_files)
 -- with the previous one's ($old_files) by record_id and the whole row, column
--- by column (no hash: no two different rows can ever compare equal). A disappeared record
--- carries its record_id only. $has_new / $has_old are false when a side has no
--- files (the other side's files are then passed, and read as empty).
+-- by column (no hash: no two different rows can ever compare equal). A
+-- disappeared record carries its record_id only. $has_new / $has_old are false
+-- when a side has no files (the other side's files are then passed, and read as
+-- empty).
 -- $candidates (a list of record ids, or NULL for all): an incremental run kept
 -- every other record's row as it was, so only these can differ.
 -- $unknown_files (when $has_unknown): ids of records the previous snapshot held
