@@ -1,9 +1,11 @@
-"""A delivered file's bytes, read once: its checksum, its encoding, its line lengths.
+"""A delivered file's bytes, read once: its checksum, its encoding, its lines.
 
 One streaming pass over the data file (`read_delivered`) hashes it, checks its
 declared encoding and measures its lines: DuckDB reads only UTF-8 and Latin-1,
 so UTF-8 files are validated and used in place, and a Windows-1252 file is
-transcoded to UTF-8 in the work folder on the way. A file in another encoding
+transcoded to UTF-8 in the work folder on the way. For a CSV file the pass also
+counts its line-break bytes (`LineBreaks`), which lets the reader number rows
+DuckDB rejects without a second pass over the file. A file in another encoding
 than its contract says is rejected whole, naming the first bad byte's offset.
 Reading the bytes once matters at scale: each pass over a large delivery costs
 as much as the hashing itself.
@@ -72,6 +74,8 @@ class DeliveredBytes:
     (LocalFailure, this machine's). The pass still hashed every byte."""
     long_line: int | None
     """The first line of the UTF-8 bytes too long for DuckDB to count, if any."""
+    line_breaks: LineBreaks | None = None
+    """A CSV file's line-break bytes (None: not counted, an NDJSON file or a long line)."""
 
     def utf8(self) -> Path:
         """The UTF-8 bytes to read, once the encoding holds; raises its problem if not."""
@@ -97,7 +101,7 @@ def read_delivered(path: Path, fmt: SourceFormat, work_dir: Path) -> DeliveredBy
     else:
         encoding = _Utf8Check(require_bom=fmt.encoding == "utf-8-sig", path=path)
     digest = hashlib.sha256()
-    lines = _LineScan()
+    lines = _LineScan(count_breaks=fmt.kind == "csv")
     size = 0
     pending: Future[None] | None = None
     try:
@@ -130,6 +134,7 @@ def read_delivered(path: Path, fmt: SourceFormat, work_dir: Path) -> DeliveredBy
         utf8_path=encoding.target,
         problem=problem,
         long_line=lines.found,
+        line_breaks=lines.breaks(),
     )
 
 
@@ -175,17 +180,38 @@ def scan_line_lengths(utf8_path: Path) -> int | None:
     return lines.found
 
 
+@dataclass(frozen=True)
+class LineBreaks:
+    """How many line-break bytes a file's UTF-8 bytes hold, and how they end.
+
+    Carriage returns and line feeds are ASCII, so the counts of a Windows-1252
+    file are those of its UTF-8 copy.
+    """
+
+    carriage_returns: int
+    line_feeds: int
+    crlf_pairs: int
+    """CR immediately followed by LF (a pair cannot overlap another)."""
+    ends_with_break: bool
+    """The last byte is a CR or an LF: the last record has its line end."""
+
+
 class _LineScan:
-    """Finds the first line longer than `UNCOUNTABLE_LINE_BYTES`, fed a chunk at a time.
+    """Finds the first line longer than `UNCOUNTABLE_LINE_BYTES`, fed a chunk at a time,
+    and, asked to, counts the line-break bytes (`LineBreaks`).
 
     Only a chunk's first and last line ends are looked at: a line within one
     chunk is shorter than the limit (a chunk is a few MiB at most).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, count_breaks: bool = False) -> None:
         self.found: int | None = None
         self._line = 1
         self._run = 0
+        self._count_breaks = count_breaks
+        self._carriage_returns = 0
+        self._crlf_pairs = 0
+        self._last_byte = b""
 
     def feed(self, data: bytes) -> None:
         if self.found is not None or not data:
@@ -201,6 +227,26 @@ class _LineScan:
             self._run = len(data) - data.rfind(b"\n") - 1
         if self._run > UNCOUNTABLE_LINE_BYTES:
             self.found = self._line
+        if self._count_breaks:
+            returns = data.count(b"\r")
+            if returns:
+                # Most files hold no CR at all: the pairs are sought only where one is.
+                self._carriage_returns += returns
+                self._crlf_pairs += data.count(b"\r\n")
+            if self._last_byte == b"\r" and data[:1] == b"\n":
+                self._crlf_pairs += 1
+            self._last_byte = data[-1:]
+
+    def breaks(self) -> LineBreaks | None:
+        """The line-break counts, if asked for and the whole file was scanned."""
+        if not self._count_breaks or self.found is not None:
+            return None
+        return LineBreaks(
+            carriage_returns=self._carriage_returns,
+            line_feeds=self._line - 1,
+            crlf_pairs=self._crlf_pairs,
+            ends_with_break=self._last_byte in (b"\r", b"\n"),
+        )
 
 
 class _Encoding:

@@ -27,7 +27,7 @@ import polars as pl
 from flows.common.errors import DeliveryFileError, LocalFailure, errno_of
 from flows.common.warehouse import WORK_FILE_COMPRESSION
 from flows.load import reader
-from flows.load.encoding import long_line_reason, read_delivered
+from flows.load.encoding import LineBreaks, long_line_reason, read_delivered
 from flows.load.inbox import (
     ControlFile,
     DeliveryFolder,
@@ -156,7 +156,13 @@ def prepare_delivery(
             if delivered.long_line is not None:
                 raise DeliveryFileError(long_line_reason(delivered.long_line))
             adapted = adapt_in_slices(
-                utf8_path, fmt, adapter, context, delivery_work, ROWS_PER_SLICE
+                utf8_path,
+                fmt,
+                adapter,
+                context,
+                delivery_work,
+                ROWS_PER_SLICE,
+                delivered.line_breaks,
             )
         except DeliveryFileError as error:
             return PreparedDelivery(
@@ -278,6 +284,7 @@ def adapt_in_slices(
     context: DeliveryContext,
     delivery_work: Path,
     rows_per_slice: int,
+    line_breaks: LineBreaks | None = None,
 ) -> AdaptedDelivery:
     """Parse the file and run the adapter over its rows a slice at a time, into Parquet parts.
 
@@ -291,8 +298,10 @@ def adapt_in_slices(
     A slice is adapted before the rows DuckDB rejects are all known, so its rows
     are numbered by their position among the parsed rows; when the file had
     rejected rows (rare), the parts are then renumbered by file row in one pass
-    over them (`reader.source_rows`). Raises DeliveryFileError when DuckDB cannot
-    parse the file; an error writing the parts is kept in `write_failure`.
+    over them (`reader.source_rows`); `line_breaks` (from `read_delivered`) lets
+    the reader number them without reading the file again. Raises
+    DeliveryFileError when DuckDB cannot parse the file; an error writing the
+    parts is kept in `write_failure`.
     """
     canonical_dir = delivery_work / "canonical"
     bad_text_dir = delivery_work / "bad_rows_text"
@@ -301,7 +310,7 @@ def adapt_in_slices(
     canonical_paths: list[Path] = []
     bad_text_paths: list[Path] = []
     write_failure: OSError | pl.exceptions.ComputeError | None = None
-    slices = reader.parse_in_slices(utf8_path, fmt, delivery_work, rows_per_slice)
+    slices = reader.parse_in_slices(utf8_path, fmt, delivery_work, rows_per_slice, line_breaks)
     number = 0
     while True:
         try:
