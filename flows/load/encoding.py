@@ -228,10 +228,9 @@ class _LineScan:
         if self._run > UNCOUNTABLE_LINE_BYTES:
             self.found = self._line
         if self._count_breaks:
-            returns = data.count(b"\r")
-            if returns:
-                # Most files hold no CR at all: the pairs are sought only where one is.
-                self._carriage_returns += returns
+            # Most files hold no CR at all: looking for one is cheaper than counting.
+            if b"\r" in data:
+                self._carriage_returns += data.count(b"\r")
                 self._crlf_pairs += data.count(b"\r\n")
             if self._last_byte == b"\r" and data[:1] == b"\n":
                 self._crlf_pairs += 1
