@@ -214,8 +214,13 @@ def parse_in_slices(
         )
         if fmt.kind == "ndjson":
             # A blank line is not a row (the contract): DuckDB reads an empty one as
-            # NULL and keeps white space, so both are dropped here, uncounted.
-            read = f"SELECT * FROM ({read}) WHERE coalesce(trim(line, $blank), '') <> ''"
+            # NULL and keeps white space, so both are dropped here, uncounted. A line
+            # opening with a brace is not blank: trimming every line copied it (at
+            # 4.5 M lines the filter took 5.8 s, now 0.1 s).
+            read = (
+                f"SELECT * FROM ({read}) WHERE CASE WHEN starts_with(line, '{{') THEN true "
+                "WHEN line IS NULL THEN false ELSE trim(line, $blank) <> '' END"
+            )
         parameters = {
             "path": str(utf8_path),
             "columns": columns,

@@ -334,6 +334,15 @@ def test_blank_and_white_space_lines_are_not_rows(tmp_path: Path) -> None:
     assert run.rejects.is_empty()
 
 
+def test_line_with_white_space_before_its_object_is_a_row(tmp_path: Path) -> None:
+    # Only a line of nothing but white space is blank; the filter looks past a
+    # line's first byte only when it is not an opening brace.
+    valid = json.dumps(_record())
+    run = _run_lines(tmp_path, [" \t" + valid, "\t", valid.replace("AV-1", "AV-2")])
+    assert run.row_count == 2
+    assert run.output["source_row"].to_list() == [1, 2]
+
+
 def test_rejected_row_after_blank_lines_keeps_its_row_position(tmp_path: Path) -> None:
     valid = json.dumps(_record())
     too_long = json.dumps(_record(id="AV-9", body="x" * (9 << 20)))
