@@ -15,6 +15,7 @@ pandera's own exception text lists failure cases.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, Final
 
@@ -74,11 +75,14 @@ UtcDatetime = Annotated[pl.Datetime, "us", "UTC"]
 StringList = Annotated[pl.List, pl.String()]
 
 
-def _reason_rank(codes: pl.Expr) -> pl.Expr:
-    """Each code's position in rule order; -1 for an unknown code."""
-    return codes.replace_strict(
-        list(REASONS), list(range(len(REASONS))), default=-1, return_dtype=pl.Int32
-    )
+def _in_rule_order(codes: tuple[str, ...]) -> str:
+    """A pattern for the codes, each followed by a comma, at most once each, in order."""
+    if any(not re.fullmatch(r"[a-z_]+", code) for code in codes):
+        raise ValueError("reason codes are lower-case words")
+    return "^" + "".join(f"(?:{code},)?" for code in codes) + "$"
+
+
+_REASONS_IN_RULE_ORDER: Final = _in_rule_order(REASONS)
 
 
 class DecisionModel(pa.DataFrameModel):
@@ -152,10 +156,13 @@ class DecisionModel(pa.DataFrameModel):
     @pa.dataframe_check(name="reasons_known_and_in_rule_order")
     @classmethod
     def _reasons_in_order(cls, data: PolarsData) -> pl.LazyFrame:
-        ranks = pl.col("reasons").list.eval(_reason_rank(pl.element()))
-        known = ranks.list.eval(pl.element() >= 0).list.all()
-        increasing = ranks.list.eval(pl.element().diff().fill_null(1) > 0).list.all()
-        return data.lazyframe.select((known & increasing).fill_null(False))
+        # Each code once at most, known, in rule order: the codes joined, each with
+        # a comma after it, match the rule order's optional codes in turn. (Ranking
+        # each element with `list.eval` took two thirds of a partition's validation.)
+        reasons = pl.col("reasons")
+        joined = pl.concat_str([reasons.list.join(",", ignore_nulls=False), pl.lit(",")])
+        ordered = (reasons.list.len() == 0) | joined.str.contains(_REASONS_IN_RULE_ORDER)
+        return data.lazyframe.select(ordered.fill_null(False))
 
     @pa.dataframe_check(name="invalid_has_only_invalid_record")
     @classmethod

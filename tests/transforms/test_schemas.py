@@ -6,12 +6,16 @@ values (personnummer, journal text).
 
 from __future__ import annotations
 
+import itertools
 from datetime import date
 from typing import Any
 
 import pandera.config
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pandera.api.polars.types import PolarsData
 from pandera.config import ValidationDepth, config_context
 
 from tests.decide_fixtures import (
@@ -22,6 +26,7 @@ from tests.decide_fixtures import (
     record,
     run_decide,
 )
+from transforms.decide import REASONS, SHOWN
 from transforms.schemas import (
     FEED_COLUMNS,
     DecisionModel,
@@ -129,6 +134,27 @@ def test_reasons_out_of_rule_order_fail() -> None:
     )
     checks = _checks(_failure(validate_decisions_batch, bad))
     assert (None, "reasons_known_and_in_rule_order") in checks
+
+
+def test_a_reason_listed_twice_fails() -> None:
+    bad = _set_row(_decided(), "melior:2", reason="retracted", reasons=["retracted", "retracted"])
+    checks = _checks(_failure(validate_decisions_batch, bad))
+    assert (None, "reasons_known_and_in_rule_order") in checks
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([*REASONS, SHOWN, "because", "", None]), max_size=5) | st.none())
+def test_rule_order_check_is_strictly_increasing_rank_of_known_codes(
+    reasons: list[str | None] | None,
+) -> None:
+    # The check matches a pattern over the joined codes; this is what it must mean.
+    expected = reasons is not None and all(code in REASONS for code in reasons)
+    if expected and reasons:
+        ranks = [REASONS.index(code) for code in reasons if code is not None]
+        expected = all(low < high for low, high in itertools.pairwise(ranks))
+    frame = pl.DataFrame({"reasons": [reasons]}, schema={"reasons": pl.List(pl.String)})
+    check = DecisionModel._reasons_in_order(PolarsData(frame.lazy(), "reasons"))
+    assert check.collect().to_series().to_list() == [expected]
 
 
 def test_invalid_row_with_other_reasons_fails() -> None:
