@@ -13,12 +13,13 @@ Three things shape the code:
   There is no `otherwise(visible)`: a row is shown only when every one of the
   fourteen rules evaluated to a definite False. The one deliberate exception is
   the note keyword, whose null is the canonical "no keyword" (canonical.py).
-* **Streaming.** Only row-wise expressions and left joins with small frames:
-  three derived from the blocks, each aggregated to one row per join key first so
-  a join can never duplicate a record (blocks limited to a documentation period
-  are matched to the records of their patients first, then reduced per record).
-  `reasons` comes from a bit mask of the applying rules looked up in a constant
-  table. No sort, no window over the records.
+* **Streaming.** Only row-wise expressions (three text columns are normalised
+  per distinct value, through a lookup built from the column) and left joins
+  with small frames: three derived from the blocks, each aggregated to one row
+  per join key first so a join can never duplicate a record (blocks limited to
+  a documentation period are matched to the records of their patients first,
+  then reduced per record). `reasons` comes from a bit mask of the applying
+  rules looked up in a constant table. No sort, no window over the records.
 * **Order independence.** Nothing depends on row order: blocks are reduced to
   sets of keys before the joins, and every rule is row-wise.
 """
@@ -111,6 +112,19 @@ def normalised(text: pl.Expr) -> pl.Expr:
         .str.replace_all(r"\s+", " ")
         .str.strip_chars()
     )
+
+
+def normalised_by_value(text: pl.Expr) -> pl.Expr:
+    """`normalised(text)`, worked out once per distinct value and looked up per row.
+
+    A partition's 200,000 records name a few hundred units, twenty keywords and
+    fifteen specialties: normalising every row (NFKD and two regexes) cost
+    about 100 ms a partition, the lookup 30. The distinct values keep their
+    order of first appearance on both sides of the lookup, so each maps to its
+    own normal form; a value missing from the lookup raises, never passes.
+    """
+    distinct = text.unique(maintain_order=True)
+    return text.replace_strict(distinct, normalised(distinct))
 
 
 def hsa_key(hsa_id: pl.Expr) -> pl.Expr:
@@ -360,7 +374,7 @@ def decide(
     delay_days = rules.unsigned_delay_days(as_of)
     release_days = {t: rules.release_delay_days(t, as_of) for t in rules.release_delay_types}
     patterns = rules.exempt_units.combined_pattern
-    name_norm = normalised(pl.col("care_unit_name"))
+    name_norm = normalised_by_value(pl.col("care_unit_name"))
 
     # Step 1: the values the rules look at, once each (also shown by `jvn explain`).
     inputs = joined.with_columns(
@@ -369,8 +383,8 @@ def decide(
         pl.lit(delay_days, dtype=pl.Int64).alias(_tmp("unsigned_delay_days")),
         _release_delay_in_force(release_days, info_type).alias(_tmp("release_delay_days")),
         name_norm.alias(_tmp("normalised_unit_name")),
-        normalised(pl.col("keyword")).alias(_tmp("normalised_keyword")),
-        normalised(pl.col("specialty")).alias(_tmp("normalised_specialty")),
+        normalised_by_value(pl.col("keyword")).alias(_tmp("normalised_keyword")),
+        normalised_by_value(pl.col("specialty")).alias(_tmp("normalised_specialty")),
         pl.col(_tmp("unit")).alias(_tmp("unit_key")),
         _is_in(pl.col(_tmp("unit")), rules.exempt_units.normalised_hsa_ids)
         .fill_null(False)

@@ -15,6 +15,7 @@ import re
 from datetime import date, timedelta
 from typing import Any
 
+import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,7 +33,7 @@ from tests.decide_fixtures import (
     run_decide,
 )
 from transforms.canonical import INFO_TYPES
-from transforms.decide import REASONS, SHOWN
+from transforms.decide import REASONS, SHOWN, normalised, normalised_by_value
 from transforms.rules import RuleSet, normalise_text
 
 PROPERTY_SETTINGS = settings(
@@ -455,3 +456,28 @@ def test_oracle_sees_each_new_rule_kind() -> None:
     assert oracle(scoped, [], rules, as_of) == ["before_scope_start"]
     assert oracle(record(), [period], rules, as_of) == ["patient_block"]
     assert oracle(record(documented_date=date(2022, 1, 1)), [period], rules, as_of) == []
+
+
+_UNIT_NAMES = st.sampled_from(
+    [
+        "Ungdomsmottagningen City",
+        "UNGDOMSMOTTAGNINGEN  city ",
+        "Ungdomsmottagningen\u0301 City",
+        "Vårdcentralen Åby",
+        "Vardcentralen Aby",
+        "",
+        " ",
+        None,
+    ]
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_UNIT_NAMES, max_size=12))
+def test_normalising_per_distinct_value_is_normalising_each_row(
+    names: list[str | None],
+) -> None:
+    frame = pl.DataFrame({"name": names}, schema={"name": pl.String})
+    by_value = frame.select(normalised_by_value(pl.col("name")))
+    by_row = frame.select(normalised(pl.col("name")))
+    assert by_value.equals(by_row)
