@@ -53,7 +53,10 @@ def limit_resources(connection: duckdb.DuckDBPyConnection, spill_dir: Path) -> N
     # Row order matters only where the reader numbers rows (it turns this back
     # on); elsewhere keeping it makes large writes buffer in memory.
     connection.execute("SET preserve_insertion_order = false")
-    connection.execute("SET partitioned_write_flush_threshold = 100000")
+    # A partitioned write (the state export) buffers this many rows per partition
+    # before writing them out: at 10 M records in 50 partitions 20,000 took 12.7 s,
+    # 100,000 15.8 s and 1,000,000 24.3 s (spilling), and holds less memory.
+    connection.execute("SET partitioned_write_flush_threshold = 20000")
 
 
 _LOCK_CONFLICT = "Could not set lock on file"
