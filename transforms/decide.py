@@ -322,15 +322,20 @@ def _scope_matches(scope: LaterScope, age: pl.Expr, unit_name: pl.Expr) -> pl.Ex
 
 @cache
 def _reason_table() -> pl.DataFrame:
-    """Every combination of applying rules (bit i = REASONS[i]) with its reasons and reason."""
-    masks = range(1 << len(REASONS))
-    reasons = [[code for bit, code in enumerate(REASONS) if mask >> bit & 1] for mask in masks]
-    return pl.DataFrame(
-        {
-            _tmp("mask"): pl.Series(masks, dtype=pl.Int32),
-            _tmp("reasons"): pl.Series(reasons, dtype=pl.List(pl.String)),
-            _tmp("reason"): [codes[0] if codes else SHOWN for codes in reasons],
-        }
+    """Every combination of applying rules (bit i = REASONS[i]) with its reasons and reason.
+
+    Built by polars, not from Python lists: 16,384 lists made in Python cost
+    0.3 s of every run's first decision.
+    """
+    mask = pl.col(_tmp("mask"))
+    applying = [
+        pl.when((mask // (1 << bit)) % 2 == 1).then(pl.lit(code))
+        for bit, code in enumerate(REASONS)
+    ]
+    return (
+        pl.DataFrame({_tmp("mask"): pl.int_range(0, 1 << len(REASONS), dtype=pl.Int32, eager=True)})
+        .with_columns(pl.concat_list(applying).list.drop_nulls().alias(_tmp("reasons")))
+        .with_columns(pl.col(_tmp("reasons")).list.first().fill_null(SHOWN).alias(_tmp("reason")))
     )
 
 

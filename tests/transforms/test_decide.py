@@ -39,6 +39,8 @@ from transforms.decide import (
     RULE_COLUMNS,
     SHOWN,
     VERDICT_COLUMNS,
+    _reason_table,
+    _tmp,
     decide,
 )
 from transforms.sources.common import local_date
@@ -925,3 +927,13 @@ def test_deciding_an_already_decided_frame_replaces_the_decision_columns() -> No
     again = decide(first.lazy(), blocks_frame([]), default_rules(), AS_OF).collect()
     assert again.columns == first.columns
     assert again.equals(first)
+
+
+def test_reason_table_lists_each_masks_rules_in_rule_order() -> None:
+    table = _reason_table()
+    assert table.height == 1 << len(REASONS)
+    for mask, reasons, reason in table.iter_rows():
+        expected = [code for bit, code in enumerate(REASONS) if mask >> bit & 1]
+        assert reasons == expected
+        assert reason == (expected[0] if expected else SHOWN)
+    assert table.columns == [_tmp("mask"), _tmp("reasons"), _tmp("reason")]
