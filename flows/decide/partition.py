@@ -182,7 +182,13 @@ def _stage_partition(
     work_dir: Path,
     previous_snapshot: Path | None,
 ) -> PartitionResult:
-    """Write one partition's decisions and its feed part (kept rows plus the new visible)."""
+    """Write one partition's decisions and its feed part (kept rows plus the new visible).
+
+    The newly decided rows are validated as feed rows; the kept rows are the
+    live snapshot's, validated when their run published them and checked
+    against its manifest before this run reuses them (`plan_partitions`), as a
+    partition with nothing to decide is reused whole, by hard link.
+    """
     name = part_name(partition)
     if decided is not None:
         decided.select(STORED_DECISION_COLUMNS).write_parquet(
@@ -191,7 +197,10 @@ def _stage_partition(
     checkpoint("decide")
     parts = []
     if decided is not None:
-        parts.append(decided.filter(pl.col("visible")).select(FEED_COLUMNS))
+        shown = decided.filter(pl.col("visible")).select(FEED_COLUMNS)
+        for batch in shown.with_columns(visible=pl.lit(True)).iter_slices(VALIDATION_BATCH_ROWS):
+            validate_feed_batch(batch)
+        parts.append(shown)
     previous_part = listed_part(previous_snapshot, name) if previous_snapshot is not None else None
     if previous_part is not None:
         kept = pl.scan_parquet(previous_part).join(
@@ -203,8 +212,6 @@ def _stage_partition(
         if parts
         else pl.DataFrame(schema=dict.fromkeys(FEED_COLUMNS, pl.String))
     )
-    for batch in feed_rows.with_columns(visible=pl.lit(True)).iter_slices(VALIDATION_BATCH_ROWS):
-        validate_feed_batch(batch)
     feed_file = None
     if feed_rows.height:
         feed_file = name
