@@ -34,6 +34,7 @@ from flows.common.errors import DeliveryFileError, LocalFailure, errno_of
 from flows.common.files import sql_string
 from flows.common.sql import load_sql
 from flows.common.warehouse import limit_resources
+from flows.load import skipped_lines
 from flows.load.bad_rows import reject_ids
 from flows.load.encoding import (
     CHUNK,
@@ -66,7 +67,6 @@ __all__ = [
 """Reading a delivered file, in the order ingest calls it (the encoding's half is in
 `flows/load/encoding.py`, the ids of rejected rows in `flows/load/bad_rows.py`)."""
 
-_JSON_WHITE_SPACE = " \t\r\n"
 _MIN_BATCH_ROWS = 2_048
 _MAX_BATCH_ROWS = 131_072
 """Rows in one Arrow batch from DuckDB: a slice is gathered from whole batches."""
@@ -180,7 +180,7 @@ def parse_in_slices(
     The caller has checked line lengths (`read_delivered`); `parse_rows` checks
     them itself. `line_breaks`, the CSV file's line-break bytes as that pass
     counted them, spares the reject numbering a pass of its own over the file
-    when they show the file has no empty line (`_no_empty_lines`).
+    when they show the file has no empty line (`flows/load/skipped_lines.py`).
     """
     work_dir.mkdir(parents=True, exist_ok=True)
     # A file without the contract's optional columns reads as if they were empty.
@@ -226,12 +226,12 @@ def parse_in_slices(
             "columns": columns,
             "max_line": MAX_LINE_BYTES,
             **options,
-            **({"blank": _JSON_WHITE_SPACE} if fmt.kind == "ndjson" else {}),
+            **({"blank": skipped_lines.JSON_WHITE_SPACE} if fmt.kind == "ndjson" else {}),
         }
         query = f"SELECT {', '.join(fmt.raw_columns)} FROM ({_with_json_fields(read, fmt)})"
         parsed = 0
-        # Line breaks inside the parsed fields, against the file's (`_no_empty_lines`).
-        breaks_in_fields = _NO_BREAKS
+        # Line breaks inside the parsed fields, against the file's (`skipped_lines`).
+        breaks_in_fields = skipped_lines.NO_BREAKS
         count_breaks = fmt.kind == "csv" and line_breaks is not None
         with_returns = line_breaks is not None and line_breaks.carriage_returns > 0
         try:
@@ -262,7 +262,9 @@ def parse_in_slices(
                 rest = whole.slice(rows_per_slice)
                 pieces, held = ([rest] if rest.height else []), rest.height
                 if count_breaks:
-                    breaks_in_fields = _add(breaks_in_fields, _breaks_in(piece, with_returns))
+                    breaks_in_fields = skipped_lines.add(
+                        breaks_in_fields, skipped_lines.breaks_in(piece, with_returns)
+                    )
                 yield piece.with_columns(
                     parsed_row=pl.int_range(parsed + 1, parsed + piece.height + 1, dtype=pl.Int64)
                 )
@@ -285,18 +287,15 @@ def parse_in_slices(
         # out, so rejects and parsed rows count alike.
         lines = rejects["line"].cast(pl.Int64)
         up_to = int(lines.max())
-        if fmt.kind != "csv":
-            skipped = _blank_lines(utf8_path, up_to)
-        elif line_breaks is not None and _no_empty_lines(
+        skipped = skipped_lines.skipped_lines(
+            utf8_path,
+            fmt,
+            up_to,
             line_breaks,
             breaks_in_fields,
             rejects["raw_text"].to_list(),
-            fmt,
             records=header_rows + parsed + rejects.height,
-        ):
-            skipped = []
-        else:
-            skipped = _empty_lines(utf8_path, fmt, up_to)
+        )
         empty = pl.Series(skipped, dtype=pl.Int64)
         rejects = rejects.with_columns(line=lines - empty.search_sorted(lines, side="left"))
     # DuckDB keeps only the first 10,000 characters of a rejected row: its record
@@ -369,109 +368,6 @@ def _duckdb_error_kind(error: Exception) -> str:
     return type(error).__name__
 
 
-def _empty_lines(utf8_path: Path, fmt: SourceFormat, up_to: int) -> list[int]:
-    """Numbers of the empty lines among the file's first `up_to` records, as DuckDB counts.
-
-    Only called when DuckDB rejected rows (rare): one more pass over the file.
-    """
-    empty: list[int] = []
-    previous_limit = csv.field_size_limit(MAX_LINE_BYTES)
-    try:
-        with utf8_path.open("r", encoding="utf-8-sig", newline="") as handle:
-            records = csv.reader(handle, delimiter=fmt.delimiter, quotechar=fmt.quote)
-            for number, record in enumerate(records, start=1):
-                if number > up_to:
-                    break
-                if not record:
-                    empty.append(number)
-    except csv.Error:
-        # Python's reader stopped where DuckDB did not: keep what it counted so far.
-        return empty
-    finally:
-        csv.field_size_limit(previous_limit)
-    return empty
-
-
-_BreakCounts = tuple[int, int, int]
-"""Carriage returns, line feeds, and CR LF pairs."""
-_NO_BREAKS: _BreakCounts = (0, 0, 0)
-
-
-def _add(left: _BreakCounts, right: _BreakCounts) -> _BreakCounts:
-    return (left[0] + right[0], left[1] + right[1], left[2] + right[2])
-
-
-def _breaks_in(rows: pl.DataFrame, with_returns: bool) -> _BreakCounts:
-    """The line-break characters in a slice's fields (CRs and pairs only `with_returns`:
-    a file without a CR has none in its fields)."""
-    fields = [pl.col(name) for name, dtype in rows.schema.items() if dtype == pl.String]
-    if not fields or rows.is_empty():
-        return _NO_BREAKS
-
-    def total(pattern: str) -> pl.Expr:
-        return pl.sum_horizontal(
-            field.str.count_matches(pattern, literal=True) for field in fields
-        ).sum()
-
-    patterns = ("\r", "\n", "\r\n") if with_returns else ("\n",)
-    counts = rows.select(total(pattern).alias(pattern) for pattern in patterns).row(0)
-    if not with_returns:
-        return (0, int(counts[0]), 0)
-    return (int(counts[0]), int(counts[1]), int(counts[2]))
-
-
-def _no_empty_lines(
-    in_file: LineBreaks,
-    in_fields: _BreakCounts,
-    rejected_texts: list[str | None],
-    fmt: SourceFormat,
-    records: int,
-) -> bool:
-    """True only if the CSV file certainly holds no empty line, as DuckDB reads it.
-
-    Every line-break byte of the file lies in a parsed field (quoted: counted
-    in `in_fields`), inside a rejected row, in a record's line end (one per
-    record but perhaps the last: `records` counts the header, the parsed and the
-    rejected rows), or in an empty line (at least one each). So when the bytes
-    outside the fields and the rejected rows are exactly the records' line ends,
-    all LF or all CR LF, nothing is left over for an empty line. Whatever else
-    the counts show (an empty line, a CR of its own, a rejected row whose line
-    breaks cannot be told apart from line ends) returns False: the caller then
-    counts the empty lines the slow way. Counting too few breaks inside fields
-    or rejected rows can only return False, never True wrongly.
-    """
-    in_rejects = _NO_BREAKS
-    for text in rejected_texts:
-        inside = _breaks_inside_quotes(text or "", fmt)
-        if inside is None:
-            return False
-        in_rejects = _add(in_rejects, inside)
-    line_ends = records - (0 if in_file.ends_with_break else 1)
-    outside = (
-        in_file.carriage_returns - in_fields[0] - in_rejects[0],
-        in_file.line_feeds - in_fields[1] - in_rejects[1],
-        in_file.crlf_pairs - in_fields[2] - in_rejects[2],
-    )
-    return outside in ((0, line_ends, 0), (line_ends, line_ends, line_ends))
-
-
-def _breaks_inside_quotes(text: str, fmt: SourceFormat) -> _BreakCounts | None:
-    """The line breaks of a rejected row's text, if all lie inside its quoted fields.
-
-    Only a row that is well formed CSV (each field unquoted without quotes or
-    line breaks, or quoted with its quotes doubled) is read: a break in any
-    other row could be a line end, and None says so.
-    """
-    body = text.strip("\r\n")
-    if "\r" not in body and "\n" not in body:
-        return _NO_BREAKS
-    quote, delimiter = re.escape(fmt.quote), re.escape(fmt.delimiter)
-    field = f"(?:{quote}(?:[^{quote}]|{quote}{quote})*{quote}|[^{quote}{delimiter}\r\n]*)"
-    if re.fullmatch(f"{field}(?:{delimiter}{field})*", body) is None:
-        return None
-    return (body.count("\r"), body.count("\n"), body.count("\r\n"))
-
-
 def _refuse_uncountable_lines(utf8_path: Path) -> None:
     """Reject a file with a line too long for DuckDB to count (`parse_rows`'s own pass).
 
@@ -481,21 +377,6 @@ def _refuse_uncountable_lines(utf8_path: Path) -> None:
     line = scan_line_lengths(utf8_path)
     if line is not None:
         raise DeliveryFileError(long_line_reason(line))
-
-
-def _blank_lines(utf8_path: Path, up_to: int) -> list[int]:
-    """Numbers of the blank (empty or white-space) lines among an NDJSON file's first lines.
-
-    Only called when DuckDB rejected rows (rare): one more pass over the file.
-    """
-    blank: list[int] = []
-    with utf8_path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            if number > up_to:
-                break
-            if not line.strip(_JSON_WHITE_SPACE.encode()):
-                blank.append(number)
-    return blank
 
 
 def _with_json_fields(read: str, fmt: SourceFormat) -> str:

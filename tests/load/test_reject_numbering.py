@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flows.load import encoding, reader
+from flows.load import encoding, reader, skipped_lines
 from transforms.sources import asynjavisph, melior, obstetrix
 from transforms.sources.base import SourceFormat
 
@@ -56,13 +56,13 @@ def _parse(tmp_path: Path, fmt: SourceFormat, text: str, counted: bool) -> reade
 def second_pass(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Records each time the reader reads the file again for its empty lines."""
     calls: list[int] = []
-    empty_lines = reader._empty_lines
+    empty_lines = skipped_lines.empty_lines
 
     def counted(*args: object) -> list[int]:
         calls.append(1)
         return empty_lines(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(reader, "_empty_lines", counted)
+    monkeypatch.setattr(skipped_lines, "empty_lines", counted)
     return calls
 
 
