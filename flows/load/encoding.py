@@ -181,6 +181,29 @@ def scan_line_lengths(utf8_path: Path) -> int | None:
 
 
 @dataclass(frozen=True)
+class BreakCounts:
+    """Line-break characters in some text: CRs, LFs, and CR LF pairs (which cannot overlap)."""
+
+    carriage_returns: int = 0
+    line_feeds: int = 0
+    crlf_pairs: int = 0
+
+    def __add__(self, other: BreakCounts) -> BreakCounts:
+        return BreakCounts(
+            self.carriage_returns + other.carriage_returns,
+            self.line_feeds + other.line_feeds,
+            self.crlf_pairs + other.crlf_pairs,
+        )
+
+    def __sub__(self, other: BreakCounts) -> BreakCounts:
+        return BreakCounts(
+            self.carriage_returns - other.carriage_returns,
+            self.line_feeds - other.line_feeds,
+            self.crlf_pairs - other.crlf_pairs,
+        )
+
+
+@dataclass(frozen=True)
 class LineBreaks:
     """How many line-break bytes a file's UTF-8 bytes hold, and how they end.
 
@@ -194,6 +217,10 @@ class LineBreaks:
     """CR immediately followed by LF (a pair cannot overlap another)."""
     ends_with_break: bool
     """The last byte is a CR or an LF: the last record has its line end."""
+
+    @property
+    def counts(self) -> BreakCounts:
+        return BreakCounts(self.carriage_returns, self.line_feeds, self.crlf_pairs)
 
 
 class _LineScan:

@@ -39,6 +39,7 @@ from flows.load.bad_rows import reject_ids
 from flows.load.encoding import (
     CHUNK,
     MAX_LINE_BYTES,
+    BreakCounts,
     LineBreaks,
     cannot_read,
     long_line_reason,
@@ -231,7 +232,7 @@ def parse_in_slices(
         query = f"SELECT {', '.join(fmt.raw_columns)} FROM ({_with_json_fields(read, fmt)})"
         parsed = 0
         # Line breaks inside the parsed fields, against the file's (`skipped_lines`).
-        breaks_in_fields = skipped_lines.NO_BREAKS
+        breaks_in_fields = BreakCounts()
         count_breaks = fmt.kind == "csv" and line_breaks is not None
         with_returns = line_breaks is not None and line_breaks.carriage_returns > 0
         try:
@@ -262,9 +263,7 @@ def parse_in_slices(
                 rest = whole.slice(rows_per_slice)
                 pieces, held = ([rest] if rest.height else []), rest.height
                 if count_breaks:
-                    breaks_in_fields = skipped_lines.add(
-                        breaks_in_fields, skipped_lines.breaks_in(piece, with_returns)
-                    )
+                    breaks_in_fields += skipped_lines.breaks_in(piece, with_returns)
                 yield piece.with_columns(
                     parsed_row=pl.int_range(parsed + 1, parsed + piece.height + 1, dtype=pl.Int64)
                 )

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from flows.load.encoding import MAX_LINE_BYTES, LineBreaks
+from flows.load.encoding import MAX_LINE_BYTES, BreakCounts, LineBreaks
 from transforms.sources.base import SourceFormat
 
 JSON_WHITE_SPACE = " \t\r\n"
@@ -71,22 +71,12 @@ def empty_lines(utf8_path: Path, fmt: SourceFormat, up_to: int) -> list[int]:
     return empty
 
 
-BreakCounts = tuple[int, int, int]
-"""Carriage returns, line feeds, and CR LF pairs."""
-NO_BREAKS: BreakCounts = (0, 0, 0)
-
-
-def add(left: BreakCounts, right: BreakCounts) -> BreakCounts:
-    """Two counts together."""
-    return (left[0] + right[0], left[1] + right[1], left[2] + right[2])
-
-
 def breaks_in(rows: pl.DataFrame, with_returns: bool) -> BreakCounts:
     """The line-break characters in a slice's fields (CRs and pairs only `with_returns`:
     a file without a CR has none in its fields)."""
     fields = [pl.col(name) for name, dtype in rows.schema.items() if dtype == pl.String]
     if not fields or rows.is_empty():
-        return NO_BREAKS
+        return BreakCounts()
 
     def total(pattern: str) -> pl.Expr:
         return pl.sum_horizontal(
@@ -96,8 +86,8 @@ def breaks_in(rows: pl.DataFrame, with_returns: bool) -> BreakCounts:
     patterns = ("\r", "\n", "\r\n") if with_returns else ("\n",)
     counts = rows.select(total(pattern).alias(pattern) for pattern in patterns).row(0)
     if not with_returns:
-        return (0, int(counts[0]), 0)
-    return (int(counts[0]), int(counts[1]), int(counts[2]))
+        return BreakCounts(line_feeds=int(counts[0]))
+    return BreakCounts(int(counts[0]), int(counts[1]), int(counts[2]))
 
 
 def no_empty_lines(
@@ -120,19 +110,17 @@ def no_empty_lines(
     counts the empty lines the slow way. Counting too few breaks inside fields
     or rejected rows can only return False, never True wrongly.
     """
-    in_rejects = NO_BREAKS
+    in_rejects = BreakCounts()
     for text in rejected_texts:
         inside = _breaks_inside_quotes(text or "", fmt)
         if inside is None:
             return False
-        in_rejects = add(in_rejects, inside)
+        in_rejects += inside
     line_ends = records - (0 if in_file.ends_with_break else 1)
-    outside = (
-        in_file.carriage_returns - in_fields[0] - in_rejects[0],
-        in_file.line_feeds - in_fields[1] - in_rejects[1],
-        in_file.crlf_pairs - in_fields[2] - in_rejects[2],
-    )
-    return outside in ((0, line_ends, 0), (line_ends, line_ends, line_ends))
+    outside = in_file.counts - in_fields - in_rejects
+    all_lf = BreakCounts(line_feeds=line_ends)
+    all_crlf = BreakCounts(line_ends, line_ends, line_ends)
+    return outside in (all_lf, all_crlf)
 
 
 def _breaks_inside_quotes(text: str, fmt: SourceFormat) -> BreakCounts | None:
@@ -144,12 +132,12 @@ def _breaks_inside_quotes(text: str, fmt: SourceFormat) -> BreakCounts | None:
     """
     body = text.strip("\r\n")
     if "\r" not in body and "\n" not in body:
-        return NO_BREAKS
+        return BreakCounts()
     quote, delimiter = re.escape(fmt.quote), re.escape(fmt.delimiter)
     field = f"(?:{quote}(?:[^{quote}]|{quote}{quote})*{quote}|[^{quote}{delimiter}\r\n]*)"
     if re.fullmatch(f"{field}(?:{delimiter}{field})*", body) is None:
         return None
-    return (body.count("\r"), body.count("\n"), body.count("\r\n"))
+    return BreakCounts(body.count("\r"), body.count("\n"), body.count("\r\n"))
 
 
 def blank_lines(utf8_path: Path, up_to: int) -> list[int]:
