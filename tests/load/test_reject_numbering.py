@@ -156,6 +156,20 @@ def test_rejected_row_with_an_open_quote_takes_the_second_pass(
     assert counted.rows.equals(plain.rows)
 
 
+def test_rejected_row_longer_than_duckdb_keeps_is_numbered_as_when_re_read(
+    tmp_path: Path,
+) -> None:
+    # DuckDB keeps a rejected row's first 10,000 characters: line breaks past them
+    # are not counted as inside the row, so the counts cannot clear the file.
+    long_text = '"' + "x" * 20_000 + '\n\nslut"'
+    lines = [_obstetrix_row(1), _obstetrix_row(2, long_text) + ",extra", _obstetrix_row(3)]
+    text = _file(obstetrix.FORMAT, lines, "\n")
+    counted = _parse(tmp_path, obstetrix.FORMAT, text, counted=True)
+    plain = _parse(tmp_path, obstetrix.FORMAT, text, counted=False)
+    assert counted.rejects.equals(plain.rejects)
+    assert _numbers(counted, obstetrix.FORMAT) == ([2], [1, 3])
+
+
 def test_line_breaks_are_counted_across_chunk_boundaries(tmp_path: Path) -> None:
     # The pass reads the byte-order mark's length first, then whole chunks: a
     # CR LF pair is put across the first chunk boundary.
