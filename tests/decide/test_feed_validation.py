@@ -1,4 +1,4 @@
-"""A partition's newly decided visible rows are validated as feed rows before they are written.
+"""Newly decided visible rows are validated as feed rows before any of their group is written.
 
 The kept rows of an incremental run come from the live snapshot, validated
 when it was published and checked against its manifest before reuse; the rows
@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flows.decide.partition import _stage_partition
+from flows.decide.partition import _stage_partitions
 from tests.decide_fixtures import record, run_decide
 from transforms.schemas import ValidationFailed
 
@@ -31,13 +31,23 @@ def test_a_decided_visible_row_that_breaks_the_feed_schema_stops_the_partition(
     tmp_path: Path,
 ) -> None:
     with pytest.raises(ValidationFailed) as caught:
-        _stage_partition(0, _decided(info_type="not-a-type"), tmp_path, None)
+        _stage_partitions([0], {0: _decided(info_type="not-a-type")}, tmp_path, None)
     assert "info_type_is_known" in str(caught.value)
     assert not (tmp_path / "feed").exists()
 
 
 def test_a_valid_decided_row_is_written_to_the_feed_part(tmp_path: Path) -> None:
-    result = _stage_partition(0, _decided(), tmp_path, None)
+    (result,) = _stage_partitions([0], {0: _decided()}, tmp_path, None)
     assert result.visible == 1
     assert result.feed_file is not None
     assert (tmp_path / "feed" / result.feed_file).is_file()
+
+
+def test_a_bad_row_in_a_later_partition_of_a_group_stops_the_group_before_any_part(
+    tmp_path: Path,
+) -> None:
+    group = {0: _decided(), 1: _decided(info_type="not-a-type")}
+    with pytest.raises(ValidationFailed):
+        _stage_partitions([0, 1], group, tmp_path, None)
+    assert not (tmp_path / "feed").exists()
+    assert not (tmp_path / "decisions").exists()
