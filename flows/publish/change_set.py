@@ -90,7 +90,12 @@ def write_change_set(
         # The job's memory budget, and a spill folder: on a full run this
         # compares every feed row.
         limit_resources(connection, private_dir((spill_dir or staged) / "change-set-spill"))
-        if new_files or old_files or unknown_files:
+        if new_files and not old_files and not unknown_files:
+            # Against nothing: the parts in name order, rows in each part's order.
+            connection.execute("SET preserve_insertion_order = true")
+            query = load_sql("diff/change_set_against_nothing")
+            parameters = {"new_files": new_files}
+        elif new_files or old_files or unknown_files:
             # A side without files is given another side's files and read as empty.
             any_files = new_files or old_files or unknown_files
             query = load_sql("diff/change_set")

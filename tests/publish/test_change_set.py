@@ -117,3 +117,39 @@ def test_rows_of_a_previous_snapshot_with_another_column_are_all_changed(
 
     assert _listed(changes) == [("melior:A", "changed"), ("melior:B", "changed")]
     assert apply_change_set(old.drop("retired_column"), changes).equals(new)
+
+
+def _two_part_snapshot(folder: Path) -> Path:
+    """A staged snapshot whose second part holds the lower record ids."""
+    (folder / "records").mkdir(parents=True)
+    _feed_rows(record(record_id="melior:C"), record(record_id="melior:D")).write_parquet(
+        folder / "records" / "part-0000.parquet"
+    )
+    _feed_rows(record(record_id="melior:A"), record(record_id="melior:B")).write_parquet(
+        folder / "records" / "part-0001.parquet"
+    )
+    return folder
+
+
+def test_against_nothing_every_row_appeared_part_after_part_in_each_parts_order(
+    tmp_path: Path,
+) -> None:
+    staged = _two_part_snapshot(tmp_path / "new")
+
+    entry = write_change_set(staged, None, tmp_path / "spill")
+    changes = pl.read_parquet(staged / CHANGE_SET_FILE)
+
+    assert entry["appeared"] == 4
+    assert changes.columns == ["change", *FEED_COLUMNS]
+    assert changes["record_id"].to_list() == ["melior:C", "melior:D", "melior:A", "melior:B"]
+    assert set(changes["change"]) == {"appeared"}
+
+
+def test_a_change_set_against_nothing_is_the_same_bytes_every_time(tmp_path: Path) -> None:
+    written = []
+    for attempt in ("first", "second"):
+        staged = _two_part_snapshot(tmp_path / attempt)
+        write_change_set(staged, None, tmp_path / "spill")
+        written.append((staged / CHANGE_SET_FILE).read_bytes())
+
+    assert written[0] == written[1]
