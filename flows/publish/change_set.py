@@ -90,6 +90,7 @@ def write_change_set(
         # The job's memory budget, and a spill folder: on a full run this
         # compares every feed row.
         limit_resources(connection, private_dir((spill_dir or staged) / "change-set-spill"))
+        parameters: dict[str, Any]
         if new_files and not old_files and not unknown_files:
             # Against nothing: the parts in name order, rows in each part's order.
             connection.execute("SET preserve_insertion_order = true")
@@ -99,7 +100,7 @@ def write_change_set(
             # A side without files is given another side's files and read as empty.
             any_files = new_files or old_files or unknown_files
             query = load_sql("diff/change_set")
-            parameters: dict[str, Any] = {
+            parameters = {
                 "new_files": new_files or any_files,
                 "old_files": old_files or any_files,
                 "unknown_files": unknown_files or any_files,
