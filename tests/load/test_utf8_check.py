@@ -14,7 +14,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flows.load.encoding import _UTF8_BOM, _Utf8Check
+from flows.load.encoding import _UTF8_BOM, CHUNK, _Utf8Check, read_delivered
+from transforms.sources import t4
 
 _PIECES = st.one_of(
     st.text(alphabet=st.characters(codec="utf-8"), max_size=8).map(lambda s: s.encode()),
@@ -66,3 +67,25 @@ def test_a_character_cut_off_by_the_end_of_the_file_names_where_it_starts() -> N
 def test_a_bad_byte_after_a_held_back_character_is_named_by_its_file_offset() -> None:
     expected = "not valid UTF-8 (first bad byte near offset 2)"
     assert _verdict_of_the_check([b"ab\xc3", b"\xffc"]) == expected
+
+
+def _read(tmp_path: Path, data: bytes) -> str | None:
+    """The one pass's verdict on a T4 file holding `data` (read in the pass's own chunks)."""
+    path = tmp_path / "entries.csv"
+    path.write_bytes(data)
+    delivered = read_delivered(path, t4.FORMAT, tmp_path / "work")
+    return None if delivered.problem is None else str(delivered.problem)
+
+
+def test_a_character_across_the_passs_chunk_boundary_is_valid(tmp_path: Path) -> None:
+    # The pass reads the byte-order mark's length first, then CHUNK bytes at a time.
+    boundary = len(_UTF8_BOM) + CHUNK
+    data = b"a" * (boundary - 1) + "å".encode() + b"b\n"
+    assert _read(tmp_path, data) is None
+
+
+def test_a_bad_byte_past_the_first_chunk_is_named_by_its_file_offset(tmp_path: Path) -> None:
+    boundary = len(_UTF8_BOM) + CHUNK
+    data = b"a" * (boundary - 1) + b"\xc3" + b"b" * 10 + b"\n"
+    expected = f"not valid UTF-8 (first bad byte near offset {boundary - 1})"
+    assert _read(tmp_path, data) == expected
