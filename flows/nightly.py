@@ -347,9 +347,15 @@ def go_live(feed_dir: str, snapshot_name: str, keep: int) -> None:
 )
 @sanitized
 def build_analytics(
-    warehouse: str, analytics_path: str, work_dir: str, run_id: str, previous_run: str | None
+    warehouse: str,
+    analytics_path: str,
+    work_dir: str,
+    run_id: str,
+    previous_run: str | None,
+    copied: str | None = None,
 ) -> str:
-    """Build the analysts' database beside the live one (no personal data); its path."""
+    """Build the analysts' database beside the live one (no personal data); its path.
+    `copied`: the live one copied ahead (`analytics.LiveCopy`)."""
     checkpoint("analytics")
     built = analytics.build(
         Path(warehouse),
@@ -357,6 +363,7 @@ def build_analytics(
         run_id=run_id,
         previous_run=previous_run,
         only_records=dirty_record_ids(work_dir),
+        copied=Path(copied) if copied else None,
     )
     return str(built)
 
@@ -412,6 +419,7 @@ def nightly_run(
     messages_may_name(warehouse, analytics_db, feed_dir)
     stage = runs.StageClock(summary)
     recorded = live = False
+    live_copy: analytics.LiveCopy | None = None
     try:
         feed.clean_stale_staging(Path(feed_dir))
         feed.remove_unpublished(Path(feed_dir))
@@ -439,6 +447,8 @@ def nightly_run(
         with stage("state"):
             plan = plan_partitions(warehouse, feed_dir, work_dir, as_of, partitions, rules)
             summary.plan = plan.reason
+            if plan.incremental and Path(analytics_db).is_file():
+                live_copy = analytics.LiveCopy(Path(analytics_db))
             for warning in plan.warnings():
                 summary.warnings.append(warning)
                 logger.warning("feed: %s", warning)
@@ -491,7 +501,12 @@ def nightly_run(
             checkpoint("finish")
         with stage("analytics"):
             built_analytics = build_analytics(
-                warehouse, analytics_db, work_dir, run_id, plan.previous_run
+                warehouse,
+                analytics_db,
+                work_dir,
+                run_id,
+                plan.previous_run,
+                live_copy.ready() if live_copy else None,
             )
             analytics.check_replaceable(Path(analytics_db))
             runs.fill_report_lists(Path(warehouse), summary)
@@ -525,6 +540,8 @@ def nightly_run(
         show_summary({**summary.as_dict(), "error": message})
         raise RunFailed(message) from None
     finally:
+        if live_copy is not None:
+            live_copy.settle()
         shutil.rmtree(work_dir, ignore_errors=True)
         messages_may_name()
     result = summary.as_dict()

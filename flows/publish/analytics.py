@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -49,6 +50,7 @@ def build(
     run_id: str | None,
     previous_run: str | None = None,
     only_records: list[str] | None = None,
+    copied: Path | None = None,
 ) -> Path:
     """Build the new analysts' database beside the live one; returns its temporary path.
 
@@ -61,10 +63,14 @@ def build(
     warehouse has for the runs before this one: then its rows are read from
     there (in their order) and this run's appended, instead of joining and
     sorting the whole history again.
+
+    `copied`: the live database, already copied to the temporary path by
+    `LiveCopy`: an incremental build starts from it; any other build removes it.
     """
     key = pseudonym_key()
-    temporary = analytics.with_name(f".{analytics.name}.building")
-    temporary.unlink(missing_ok=True)
+    temporary = building_path(analytics)
+    if copied != temporary:
+        temporary.unlink(missing_ok=True)
     analytics.parent.mkdir(parents=True, exist_ok=True)
     built_by = _built_by(analytics)
     connection = duckdb.connect()
@@ -90,7 +96,9 @@ def build(
             and run_id is not None
             and _attach_live_changes(connection, analytics, changes, run_id)
         )
-        if incremental:
+        if copied == temporary and not incremental:
+            temporary.unlink()
+        elif incremental and copied != temporary:
             shutil.copyfile(analytics, temporary)
         connection.execute(f"ATTACH '{sql_literal(temporary)}' AS analytics")
         if incremental:
@@ -140,6 +148,43 @@ def build(
     # Analysts may read it: readable by the job's group, never world-readable.
     os.chmod(temporary, 0o640)
     return temporary
+
+
+def building_path(analytics: Path) -> Path:
+    """Where the new analysts' database is built, beside the live one it replaces."""
+    return analytics.with_name(f".{analytics.name}.building")
+
+
+class LiveCopy:
+    """The live analysts' database copied, on a thread of its own, to where `build` works.
+
+    An incremental build starts from a copy of the live database (at 10 M
+    records 400 MB: 1.1-1.5 s inside a nightly run). Started as soon as the run
+    knows it is incremental, the copy overlaps exporting and deciding instead
+    of holding up the analytics stage. Only the job writes the live database,
+    under the run lock, so the copy is the database `build` would have copied.
+    """
+
+    def __init__(self, analytics: Path) -> None:
+        self.path = building_path(analytics)
+        self.path.unlink(missing_ok=True)
+        copier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analytics-copy")
+        self._copying = copier.submit(shutil.copyfile, analytics, self.path)
+        copier.shutdown(wait=False)
+
+    def ready(self) -> str | None:
+        """The complete copy's path, for `build(copied=...)`; None if copying failed
+        (a full disk): then `build` copies again itself, under its task's retry."""
+        try:
+            self._copying.result()
+        except OSError:
+            return None
+        return str(self.path)
+
+    def settle(self) -> None:
+        """Wait for the copy; if the run did not build from it, remove it."""
+        self.ready()
+        self.path.unlink(missing_ok=True)
 
 
 def _previous_published_run(connection: duckdb.DuckDBPyConnection, run_id: str) -> str | None:

@@ -1,0 +1,173 @@
+"""A nightly run copies the live analysts' database ahead, on a thread, and builds from it.
+
+An incremental build starts from a copy of the live database. The copy is
+taken as soon as the run knows it is incremental, so it overlaps exporting and
+deciding; the build then starts from it instead of copying. Whatever happens,
+the result is the database a build that copied for itself gives, and no copy
+is left behind beside the live database.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from flows import nightly
+from flows.publish import analytics
+from tests.inbox_builder import melior_row, write_delivery
+from tests.test_nightly import Job
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness", "pseudonym_key")]
+
+DAY_1, DAY_2 = date(2026, 11, 23), date(2026, 11, 24)
+PATIENTS = ["191212121212", "194107086995", "198112189876"]
+
+
+def _two_nights(job: Job) -> None:
+    write_delivery(
+        job.inbox,
+        "melior",
+        DAY_1,
+        [melior_row(f"D-{n}", Personnummer=patient) for n, patient in enumerate(PATIENTS)],
+    )
+    write_delivery(
+        job.inbox,
+        "melior",
+        DAY_2,
+        [melior_row("D-1", 2, Personnummer=PATIENTS[1], Status="MAKULERAD")],
+    )
+
+
+def _analysts_tables(database: Path) -> dict[str, list[tuple[object, ...]]]:
+    """What analysts read, row for row (run ids and times aside: the two jobs differ there)."""
+    with duckdb.connect(str(database), read_only=True) as connection:
+        return {
+            "record_visibility": connection.execute(
+                "SELECT * EXCLUDE (run_id) FROM record_visibility ORDER BY record_id"
+            ).fetchall(),
+            "decision_changes": connection.execute(
+                "SELECT * EXCLUDE (run_id) FROM decision_changes ORDER BY as_of, record_id"
+            ).fetchall(),
+            "build_info": connection.execute("SELECT incremental FROM build_info").fetchall(),
+        }
+
+
+@pytest.fixture
+def copies(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The copies made of analysts' databases (their targets), by anyone."""
+    made: list[Path] = []
+    copyfile = shutil.copyfile
+
+    def counting(source: Any, target: Any, **options: Any) -> Any:
+        if Path(source).suffix == ".duckdb":
+            made.append(Path(target))
+        return copyfile(source, target, **options)
+
+    monkeypatch.setattr(shutil, "copyfile", counting)
+    return made
+
+
+def test_a_nightly_run_builds_from_the_copy_taken_ahead(
+    tmp_path: Path, copies: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job, copied_builds = Job(tmp_path / "job"), []
+    _two_nights(job)
+    assert job.run(DAY_1) == 0
+    build = analytics.build
+
+    def recording(*arguments: Any, **options: Any) -> Path:
+        copied_builds.append(options.get("copied"))
+        return build(*arguments, **options)
+
+    monkeypatch.setattr(analytics, "build", recording)
+
+    assert job.run(DAY_2) == 0
+
+    building = analytics.building_path(job.analytics)
+    assert copies == [building]
+    assert copied_builds == [building]
+    assert not building.exists()
+
+
+def test_a_nightly_run_from_the_copy_equals_one_that_copies_in_the_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ahead, in_build = Job(tmp_path / "ahead"), Job(tmp_path / "in_build")
+    for job in (ahead, in_build):
+        _two_nights(job)
+        assert job.run(DAY_1) == 0
+    assert ahead.run(DAY_2) == 0
+    monkeypatch.setattr(nightly.analytics, "LiveCopy", _NoCopy)
+
+    assert in_build.run(DAY_2) == 0
+
+    assert _analysts_tables(ahead.analytics) == _analysts_tables(in_build.analytics)
+    assert _analysts_tables(ahead.analytics)["build_info"] == [(True,)]
+
+
+class _NoCopy:
+    """A LiveCopy that copies nothing: the build copies for itself, as before."""
+
+    def __init__(self, analytics_path: Path) -> None:
+        pass
+
+    def ready(self) -> None:
+        return None
+
+    def settle(self) -> None:
+        pass
+
+
+def test_a_copy_taken_ahead_is_never_built_on_by_a_whole_build(tmp_path: Path) -> None:
+    job = Job(tmp_path / "job")
+    _two_nights(job)
+    assert job.run(DAY_1) == 0
+    expected = _analysts_tables(job.analytics)
+    run_id = _latest_run(job)
+    copied = analytics.LiveCopy(job.analytics).ready()
+    assert copied is not None
+
+    built = analytics.build(job.warehouse, job.analytics, run_id=run_id, copied=Path(copied))
+
+    assert built == analytics.building_path(job.analytics)
+    assert _analysts_tables(built) == {**expected, "build_info": [(False,)]}
+
+
+def test_a_copy_that_failed_leaves_the_build_to_copy_for_itself(tmp_path: Path) -> None:
+    missing = tmp_path / "analytics.duckdb"
+    copy = analytics.LiveCopy(missing)
+
+    assert copy.ready() is None
+    copy.settle()
+    assert not analytics.building_path(missing).exists()
+
+
+def test_a_failed_nightly_run_leaves_no_copy_and_the_live_database_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, copies: list[Path]
+) -> None:
+    job = Job(tmp_path / "job")
+    _two_nights(job)
+    assert job.run(DAY_1) == 0
+    before = job.analytics.read_bytes()
+
+    def failing(*arguments: Any, **options: Any) -> Any:
+        raise RuntimeError("a partition could not be decided")
+
+    monkeypatch.setattr(nightly, "decide_partitions", failing)
+
+    assert job.run(DAY_2) == 1
+
+    assert copies == [analytics.building_path(job.analytics)]
+    assert not analytics.building_path(job.analytics).exists()
+    assert job.analytics.read_bytes() == before
+
+
+def _latest_run(job: Job) -> str:
+    with duckdb.connect(str(job.warehouse), read_only=True) as connection:
+        rows = connection.execute("SELECT max_by(run_id, run_seq) FROM runs").fetchall()
+    return str(rows[0][0])
