@@ -44,7 +44,8 @@ def write_change_set(
 
     Compares the staged `records/*.parquet` (the new snapshot's visible records)
     with the parts `previous`'s manifest lists (either layout), by record_id
-    and a hash of each row: `change` is appeared, changed (any column differs)
+    and then column by column (no hash: no collision can hide a change):
+    `change` is appeared, changed (any column differs)
     or disappeared (record_id only, every other column null). Applying it to
     the previous snapshot (drop every listed id, add the appeared and changed
     rows) gives the new one. `candidates`: the only record ids that can differ
