@@ -41,14 +41,16 @@ def warehouse_files(warehouse: Path) -> list[Path]:
     ]
 
 
+def analytics_building_path(analytics: Path) -> Path:
+    """Where the new analysts' database is built (flows/publish/analytics.py), beside
+    the live one it is renamed over."""
+    return analytics.with_name(f".{analytics.name}.building")
+
+
 def analytics_files(analytics: Path) -> list[Path]:
-    """The analysts' database, the file it is built in (flows/publish/analytics.py) and
-    the report written beside it (flows/pages/report.py `default_report_path`)."""
-    return [
-        analytics,
-        analytics.with_name(f".{analytics.name}.building"),
-        analytics.with_suffix(".html"),
-    ]
+    """The analysts' database, the file it is built in and the report written beside
+    it (flows/pages/report.py `default_report_path`)."""
+    return [analytics, analytics_building_path(analytics), analytics.with_suffix(".html")]
 
 
 def job_places(

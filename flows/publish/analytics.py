@@ -19,6 +19,7 @@ import duckdb
 from flows.common.config import pseudonym_key
 from flows.common.errors import RunFailed
 from flows.common.files import sql_literal
+from flows.common.paths import analytics_building_path
 from flows.common.sql import load_sql
 from flows.common.warehouse import limit_resources
 
@@ -66,11 +67,45 @@ def build(
 
     `copied`: the live database, already copied to the temporary path by
     `LiveCopy`: an incremental build starts from it; any other build removes it.
+    A build that fails removes its temporary file, the copy included, so that a
+    retry never builds on what the failed attempt half changed: it copies again.
     """
     key = pseudonym_key()
-    temporary = building_path(analytics)
-    if copied != temporary:
+    temporary = analytics_building_path(analytics)
+    from_copy = copied == temporary and temporary.is_file()
+    if not from_copy:
         temporary.unlink(missing_ok=True)
+    try:
+        _build_into(
+            temporary,
+            warehouse,
+            analytics,
+            key=key,
+            run_id=run_id,
+            previous_run=previous_run,
+            only_records=only_records,
+            from_copy=from_copy,
+        )
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    # Analysts may read it: readable by the job's group, never world-readable.
+    os.chmod(temporary, 0o640)
+    return temporary
+
+
+def _build_into(
+    temporary: Path,
+    warehouse: Path,
+    analytics: Path,
+    *,
+    key: str,
+    run_id: str | None,
+    previous_run: str | None,
+    only_records: list[str] | None,
+    from_copy: bool,
+) -> None:
+    """`build`'s work, into `temporary` (holding the live database's copy if `from_copy`)."""
     analytics.parent.mkdir(parents=True, exist_ok=True)
     built_by = _built_by(analytics)
     connection = duckdb.connect()
@@ -96,9 +131,9 @@ def build(
             and run_id is not None
             and _attach_live_changes(connection, analytics, changes, run_id)
         )
-        if copied == temporary and not incremental:
+        if from_copy and not incremental:
             temporary.unlink()
-        elif incremental and copied != temporary:
+        elif incremental and not from_copy:
             shutil.copyfile(analytics, temporary)
         connection.execute(f"ATTACH '{sql_literal(temporary)}' AS analytics")
         if incremental:
@@ -145,14 +180,6 @@ def build(
         connection.execute("DETACH analytics")
     finally:
         connection.close()
-    # Analysts may read it: readable by the job's group, never world-readable.
-    os.chmod(temporary, 0o640)
-    return temporary
-
-
-def building_path(analytics: Path) -> Path:
-    """Where the new analysts' database is built, beside the live one it replaces."""
-    return analytics.with_name(f".{analytics.name}.building")
 
 
 class LiveCopy:
@@ -166,7 +193,7 @@ class LiveCopy:
     """
 
     def __init__(self, analytics: Path) -> None:
-        self.path = building_path(analytics)
+        self.path = analytics_building_path(analytics)
         self.path.unlink(missing_ok=True)
         copier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analytics-copy")
         self._copying = copier.submit(shutil.copyfile, analytics, self.path)

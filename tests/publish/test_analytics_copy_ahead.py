@@ -18,6 +18,7 @@ import duckdb
 import pytest
 
 from flows import nightly
+from flows.common.paths import analytics_building_path
 from flows.publish import analytics
 from tests.inbox_builder import melior_row, write_delivery
 from tests.test_nightly import Job
@@ -88,7 +89,7 @@ def test_a_nightly_run_builds_from_the_copy_taken_ahead(
 
     assert job.run(DAY_2) == 0
 
-    building = analytics.building_path(job.analytics)
+    building = analytics_building_path(job.analytics)
     assert copies == [building]
     assert copied_builds == [building]
     assert not building.exists()
@@ -134,7 +135,7 @@ def test_a_copy_taken_ahead_is_never_built_on_by_a_whole_build(tmp_path: Path) -
 
     built = analytics.build(job.warehouse, job.analytics, run_id=run_id, copied=Path(copied))
 
-    assert built == analytics.building_path(job.analytics)
+    assert built == analytics_building_path(job.analytics)
     assert _analysts_tables(built) == {**expected, "build_info": [(False,)]}
 
 
@@ -144,7 +145,7 @@ def test_a_copy_that_failed_leaves_the_build_to_copy_for_itself(tmp_path: Path) 
 
     assert copy.ready() is None
     copy.settle()
-    assert not analytics.building_path(missing).exists()
+    assert not analytics_building_path(missing).exists()
 
 
 def test_a_failed_nightly_run_leaves_no_copy_and_the_live_database_as_it_was(
@@ -162,8 +163,8 @@ def test_a_failed_nightly_run_leaves_no_copy_and_the_live_database_as_it_was(
 
     assert job.run(DAY_2) == 1
 
-    assert copies == [analytics.building_path(job.analytics)]
-    assert not analytics.building_path(job.analytics).exists()
+    assert copies == [analytics_building_path(job.analytics)]
+    assert not analytics_building_path(job.analytics).exists()
     assert job.analytics.read_bytes() == before
 
 
@@ -171,3 +172,28 @@ def _latest_run(job: Job) -> str:
     with duckdb.connect(str(job.warehouse), read_only=True) as connection:
         rows = connection.execute("SELECT max_by(run_id, run_seq) FROM runs").fetchall()
     return str(rows[0][0])
+
+
+def test_a_retried_build_starts_again_from_the_live_database_not_the_half_built_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job, reference = Job(tmp_path / "job"), Job(tmp_path / "reference")
+    for each in (job, reference):
+        _two_nights(each)
+        assert each.run(DAY_1) == 0
+    assert reference.run(DAY_2) == 0
+    load_sql, failures = analytics.load_sql, []
+
+    def failing_once(name: str) -> str:
+        # After this run's rows went into the copy, before the build is complete.
+        if name == "analytics/views" and not failures:
+            failures.append(name)
+            raise OSError("the disk was full for a moment")
+        return load_sql(name)
+
+    monkeypatch.setattr(analytics, "load_sql", failing_once)
+
+    assert job.run(DAY_2) == 0
+
+    assert failures == ["analytics/views"]
+    assert _analysts_tables(job.analytics) == _analysts_tables(reference.analytics)
