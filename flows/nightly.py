@@ -352,10 +352,10 @@ def build_analytics(
     work_dir: str,
     run_id: str,
     previous_run: str | None,
-    copied: str | None = None,
+    copied_ahead: bool = False,
 ) -> str:
     """Build the analysts' database beside the live one (no personal data); its path.
-    `copied`: the live one copied ahead (`analytics.LiveCopy`)."""
+    `copied_ahead`: the live one is copied to where it is built (`analytics.LiveCopy`)."""
     checkpoint("analytics")
     built = analytics.build(
         Path(warehouse),
@@ -363,7 +363,7 @@ def build_analytics(
         run_id=run_id,
         previous_run=previous_run,
         only_records=dirty_record_ids(work_dir),
-        copied=Path(copied) if copied else None,
+        copied_ahead=copied_ahead,
     )
     return str(built)
 
@@ -506,7 +506,7 @@ def nightly_run(
                 work_dir,
                 run_id,
                 plan.previous_run,
-                live_copy.ready() if live_copy else None,
+                live_copy is not None and live_copy.ready(),
             )
             analytics.check_replaceable(Path(analytics_db))
             runs.fill_report_lists(Path(warehouse), summary)

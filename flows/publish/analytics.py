@@ -51,7 +51,7 @@ def build(
     run_id: str | None,
     previous_run: str | None = None,
     only_records: list[str] | None = None,
-    copied: Path | None = None,
+    copied_ahead: bool = False,
 ) -> Path:
     """Build the new analysts' database beside the live one; returns its temporary path.
 
@@ -65,14 +65,14 @@ def build(
     there (in their order) and this run's appended, instead of joining and
     sorting the whole history again.
 
-    `copied`: the live database, already copied to the temporary path by
-    `LiveCopy`: an incremental build starts from it; any other build removes it.
+    `copied_ahead`: `LiveCopy` has copied the live database to the temporary
+    path: an incremental build starts from it; any other build removes it.
     A build that fails removes its temporary file, the copy included, so that a
     retry never builds on what the failed attempt half changed: it copies again.
     """
     key = pseudonym_key()
     temporary = analytics_building_path(analytics)
-    from_copy = copied == temporary and temporary.is_file()
+    from_copy = copied_ahead and temporary.is_file()
     if not from_copy:
         temporary.unlink(missing_ok=True)
     try:
@@ -199,14 +199,14 @@ class LiveCopy:
         self._copying = copier.submit(shutil.copyfile, analytics, self.path)
         copier.shutdown(wait=False)
 
-    def ready(self) -> str | None:
-        """The complete copy's path, for `build(copied=...)`; None if copying failed
-        (a full disk): then `build` copies again itself, under its task's retry."""
+    def ready(self) -> bool:
+        """Whether the copy is complete, for `build(copied_ahead=...)`; False if copying
+        failed (a full disk): then `build` copies again itself, under its task's retry."""
         try:
             self._copying.result()
         except OSError:
-            return None
-        return str(self.path)
+            return False
+        return True
 
     def settle(self) -> None:
         """Wait for the copy; if the run did not build from it, remove it."""

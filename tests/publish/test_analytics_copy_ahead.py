@@ -82,7 +82,7 @@ def test_a_nightly_run_builds_from_the_copy_taken_ahead(
     build = analytics.build
 
     def recording(*arguments: Any, **options: Any) -> Path:
-        copied_builds.append(options.get("copied"))
+        copied_builds.append(options.get("copied_ahead"))
         return build(*arguments, **options)
 
     monkeypatch.setattr(analytics, "build", recording)
@@ -91,7 +91,7 @@ def test_a_nightly_run_builds_from_the_copy_taken_ahead(
 
     building = analytics_building_path(job.analytics)
     assert copies == [building]
-    assert copied_builds == [building]
+    assert copied_builds == [True]
     assert not building.exists()
 
 
@@ -117,8 +117,8 @@ class _NoCopy:
     def __init__(self, analytics_path: Path) -> None:
         pass
 
-    def ready(self) -> None:
-        return None
+    def ready(self) -> bool:
+        return False
 
     def settle(self) -> None:
         pass
@@ -130,10 +130,9 @@ def test_a_copy_taken_ahead_is_never_built_on_by_a_whole_build(tmp_path: Path) -
     assert job.run(DAY_1) == 0
     expected = _analysts_tables(job.analytics)
     run_id = _latest_run(job)
-    copied = analytics.LiveCopy(job.analytics).ready()
-    assert copied is not None
+    assert analytics.LiveCopy(job.analytics).ready()
 
-    built = analytics.build(job.warehouse, job.analytics, run_id=run_id, copied=Path(copied))
+    built = analytics.build(job.warehouse, job.analytics, run_id=run_id, copied_ahead=True)
 
     assert built == analytics_building_path(job.analytics)
     assert _analysts_tables(built) == {**expected, "build_info": [(False,)]}
@@ -143,7 +142,7 @@ def test_a_copy_that_failed_leaves_the_build_to_copy_for_itself(tmp_path: Path) 
     missing = tmp_path / "analytics.duckdb"
     copy = analytics.LiveCopy(missing)
 
-    assert copy.ready() is None
+    assert not copy.ready()
     copy.settle()
     assert not analytics_building_path(missing).exists()
 
