@@ -21,6 +21,7 @@ from flows import nightly
 from flows.common.paths import analytics_building_path
 from flows.publish import analytics
 from tests.inbox_builder import melior_row, write_delivery
+from tests.publish.test_analytics_reuse import _latest_run
 from tests.test_nightly import Job
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness", "pseudonym_key")]
@@ -42,6 +43,13 @@ def _two_nights(job: Job) -> None:
         DAY_2,
         [melior_row("D-1", 2, Personnummer=PATIENTS[1], Status="MAKULERAD")],
     )
+
+
+def _after_the_first_night(*jobs: Job) -> None:
+    """Each job's inbox holds both nights, and the first is published."""
+    for job in jobs:
+        _two_nights(job)
+        assert job.run(DAY_1) == 0
 
 
 def _analysts_tables(database: Path) -> dict[str, list[tuple[object, ...]]]:
@@ -77,8 +85,7 @@ def test_a_nightly_run_builds_from_the_copy_taken_ahead(
     tmp_path: Path, copies: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     job, copied_builds = Job(tmp_path / "job"), []
-    _two_nights(job)
-    assert job.run(DAY_1) == 0
+    _after_the_first_night(job)
     build = analytics.build
 
     def recording(*arguments: Any, **options: Any) -> Path:
@@ -99,9 +106,7 @@ def test_a_nightly_run_from_the_copy_equals_one_that_copies_in_the_build(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ahead, in_build = Job(tmp_path / "ahead"), Job(tmp_path / "in_build")
-    for job in (ahead, in_build):
-        _two_nights(job)
-        assert job.run(DAY_1) == 0
+    _after_the_first_night(ahead, in_build)
     assert ahead.run(DAY_2) == 0
     monkeypatch.setattr(nightly.analytics, "LiveCopy", _NoCopy)
 
@@ -126,8 +131,7 @@ class _NoCopy:
 
 def test_a_copy_taken_ahead_is_never_built_on_by_a_whole_build(tmp_path: Path) -> None:
     job = Job(tmp_path / "job")
-    _two_nights(job)
-    assert job.run(DAY_1) == 0
+    _after_the_first_night(job)
     expected = _analysts_tables(job.analytics)
     run_id = _latest_run(job)
     assert analytics.LiveCopy(job.analytics).ready()
@@ -151,8 +155,7 @@ def test_a_failed_nightly_run_leaves_no_copy_and_the_live_database_as_it_was(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, copies: list[Path]
 ) -> None:
     job = Job(tmp_path / "job")
-    _two_nights(job)
-    assert job.run(DAY_1) == 0
+    _after_the_first_night(job)
     before = job.analytics.read_bytes()
 
     def failing(*arguments: Any, **options: Any) -> Any:
@@ -167,19 +170,11 @@ def test_a_failed_nightly_run_leaves_no_copy_and_the_live_database_as_it_was(
     assert job.analytics.read_bytes() == before
 
 
-def _latest_run(job: Job) -> str:
-    with duckdb.connect(str(job.warehouse), read_only=True) as connection:
-        rows = connection.execute("SELECT max_by(run_id, run_seq) FROM runs").fetchall()
-    return str(rows[0][0])
-
-
 def test_a_retried_build_starts_again_from_the_live_database_not_the_half_built_copy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     job, reference = Job(tmp_path / "job"), Job(tmp_path / "reference")
-    for each in (job, reference):
-        _two_nights(each)
-        assert each.run(DAY_1) == 0
+    _after_the_first_night(job, reference)
     assert reference.run(DAY_2) == 0
     load_sql, failures = analytics.load_sql, []
 
