@@ -14,8 +14,10 @@ Stages, one way:
   store_decisions         -> warehouse `decisions`, every record id once
   publish                 -> the new snapshot, complete (files, manifest, change set), not live
   record run              -> decision history + run published, one transaction
-  build_analytics         -> the new analytics.duckdb beside the old one, no personal data
-  go_live                 -> CURRENT swapped atomically, logged in PUBLISHED
+  build_analytics         -> analytics.duckdb patched in an open transaction (or built
+                             beside the old one), no personal data
+  go_live                 -> CURRENT swapped atomically, logged in PUBLISHED; then the
+                             analysts' database committed (or renamed into place)
 Whatever fails before go_live is taken back: exit 1 always means the old feed is live.
 
 In Prefect's UI each task run is named by what it does (`load melior`, `decide
@@ -352,20 +354,17 @@ def build_analytics(
     work_dir: str,
     run_id: str,
     previous_run: str | None,
-    copied_ahead: bool = False,
-) -> str:
-    """Build the analysts' database beside the live one (no personal data); its path.
-    `copied_ahead`: the live one is copied to where it is built (`analytics.LiveCopy`)."""
+) -> analytics.InPlace | analytics.Renamed:
+    """The analysts' database (no personal data), patched in place or built beside the
+    live one, to be installed once the feed is live (`flows/publish/analytics.py`)."""
     checkpoint("analytics")
-    built = analytics.build(
+    return analytics.prepare(
         Path(warehouse),
         Path(analytics_path),
         run_id=run_id,
         previous_run=previous_run,
         only_records=dirty_record_ids(work_dir),
-        copied_ahead=copied_ahead,
     )
-    return str(built)
 
 
 @flow(
@@ -419,7 +418,7 @@ def nightly_run(
     messages_may_name(warehouse, analytics_db, feed_dir)
     stage = runs.StageClock(summary)
     recorded = live = False
-    live_copy: analytics.LiveCopy | None = None
+    prepared: analytics.InPlace | analytics.Renamed | None = None
     try:
         feed.clean_stale_staging(Path(feed_dir))
         feed.remove_unpublished(Path(feed_dir))
@@ -447,8 +446,6 @@ def nightly_run(
         with stage("state"):
             plan = plan_partitions(warehouse, feed_dir, work_dir, as_of, partitions, rules)
             summary.plan = plan.reason
-            if plan.incremental and Path(analytics_db).is_file():
-                live_copy = analytics.LiveCopy(Path(analytics_db))
             for warning in plan.warnings():
                 summary.warnings.append(warning)
                 logger.warning("feed: %s", warning)
@@ -500,27 +497,21 @@ def nightly_run(
             recorded = True
             checkpoint("finish")
         with stage("analytics"):
-            built_analytics = build_analytics(
-                warehouse,
-                analytics_db,
-                work_dir,
-                run_id,
-                plan.previous_run,
-                live_copy is not None and live_copy.ready(),
-            )
+            prepared = build_analytics(warehouse, analytics_db, work_dir, run_id, plan.previous_run)
             analytics.check_replaceable(Path(analytics_db))
             runs.fill_report_lists(Path(warehouse), summary)
         with stage("go_live"):
             go_live(feed_dir, snapshot_name, keep_snapshots)
             live = True
         # The feed is live: from here on nothing may report "nothing published".
-        try:
-            analytics.install(Path(built_analytics), Path(analytics_db))
-        except OSError as error:
-            summary.warnings.append(
-                f"the analysts' database was not replaced ({type(error).__name__}); "
-                "it still shows the previous run"
-            )
+        with stage("analytics_install"):
+            try:
+                prepared.install()
+            except analytics.INSTALL_ERRORS as error:
+                summary.warnings.append(
+                    f"the analysts' database was not replaced ({type(error).__name__}); "
+                    "it still shows the previous run"
+                )
         summary.status = "published"
         logger.info(
             "published %s: %d records, %d visible",
@@ -540,8 +531,8 @@ def nightly_run(
         show_summary({**summary.as_dict(), "error": message})
         raise RunFailed(message) from None
     finally:
-        if live_copy is not None:
-            live_copy.settle()
+        if prepared is not None:
+            prepared.discard()
         shutil.rmtree(work_dir, ignore_errors=True)
         messages_may_name()
     result = summary.as_dict()

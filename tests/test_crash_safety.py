@@ -2,7 +2,8 @@
 
 The kill is real: `flows/common/faults.py` `checkpoint(name)` sends SIGKILL to its own
 process when `JVN_FAULT_AT` names that point (no `finally`, no `atexit`), and a
-wrapper kills inside the analysts' database rebuild. After each kill:
+wrapper kills just before the analysts' database built beside the live one is
+renamed over it. After each kill:
 
 - `CURRENT` names a complete snapshot whose files match its manifest (the
   previous one until the new `CURRENT` is in place, the new one after);
@@ -51,7 +52,9 @@ from tests.trust_support import (
 pytestmark = pytest.mark.slow
 
 ANALYTICS_RENAME = "analytics:rename"
-"""Killed inside `flows.publish.analytics.rebuild`, the new database built, not yet renamed."""
+"""Killed inside `flows.publish.analytics.install`, the new database built beside the
+live one, not yet renamed: the way a nightly run goes while an analyst holds the
+live database open (the test holds it, read-only, while the job runs)."""
 
 ALL_POINTS = (*POINTS, ANALYTICS_RENAME)
 DEFAULT_POINTS = (
@@ -59,12 +62,14 @@ DEFAULT_POINTS = (
     "store_decisions",
     "current:before",
     "current:after",
+    "analytics:commit",
     ANALYTICS_RENAME,
 )
 """One point in each phase: loading, the warehouse changed but nothing published,
-both sides of the CURRENT swap, the analytics rebuild."""
+both sides of the CURRENT swap, the analysts' database patched in place but not
+committed, and built beside the live one but not renamed."""
 
-AFTER_SWAP = ("current:after", ANALYTICS_RENAME)
+AFTER_SWAP = ("current:after", "analytics:commit", ANALYTICS_RENAME)
 """Points at which the new snapshot is already live. Everything that can fail
 (recording the run, building the analysts' database) happens before the swap."""
 
@@ -100,21 +105,28 @@ sys.exit(main(sys.argv[1:]))
 
 def run_killed(job: Job, as_of: date, point: str, env: dict[str, str]) -> None:
     """Run the job so that it kills itself at `point`; assert that it died there."""
+    analyst: duckdb.DuckDBPyConnection | None = None
     if point == ANALYTICS_RENAME:
         command = [sys.executable, "-c", _KILL_IN_ANALYTICS]
         run_env = env
+        # An analyst's session: the job cannot patch the live database in place.
+        analyst = duckdb.connect(str(job.analytics), read_only=True)
     else:
         command = [sys.executable, "-m", "flows.cli"]
         run_env = {**env, FAULT_VARIABLE: point}
-    result = subprocess.run(
-        [*command, *job.run_args(as_of)],
-        cwd=REPO,
-        env=run_env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        check=False,
-    )
+    try:
+        result = subprocess.run(
+            [*command, *job.run_args(as_of)],
+            cwd=REPO,
+            env=run_env,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_S,
+            check=False,
+        )
+    finally:
+        if analyst is not None:
+            analyst.close()
     assert result.returncode == -9, f"the run was not killed at {point}: " + describe(result)
 
 
@@ -196,7 +208,7 @@ def test_killed_run_leaves_the_feed_live_and_the_next_run_repairs_all(
         assert live == installation.live_before, "a crash before the swap changed CURRENT"
     assert_feed_complete(job)
     assert_databases_open(job)
-    # The analysts' database is replaced only after the swap, by one rename.
+    # The analysts' database changes only after the swap, by one commit or one rename.
     with duckdb.connect(str(job.analytics), read_only=True) as connection:
         runs = connection.execute("SELECT count(*) FROM runs").fetchall()[0][0]
     assert runs == 1, "the analysts' database changed although the run never got there"

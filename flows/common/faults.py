@@ -18,7 +18,9 @@ each of them and checks that the next run repairs everything):
 - `current:before`      the new `CURRENT` is written under a temporary name
 - `current:after`       `CURRENT` is replaced, the folder not yet fsynced
 - `finish`              the run is recorded as published in the warehouse
-- `analytics`           just before the analysts' database is rebuilt
+- `analytics`           just before the analysts' database is patched or rebuilt
+- `analytics:commit`    the feed live, the analysts' database patched in an open
+                        transaction, not yet committed
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ POINTS: tuple[str, ...] = (
     "current:after",
     "finish",
     "analytics",
+    "analytics:commit",
 )
 """Every point the job calls `checkpoint` with."""
 

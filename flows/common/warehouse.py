@@ -63,21 +63,33 @@ _LOCK_CONFLICT = "Could not set lock on file"
 """The start of DuckDB's message when another process holds the file."""
 
 
-def open_waiting(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """`duckdb.connect`, retried with backoff while another process holds the file."""
+def is_lock_conflict(error: duckdb.Error) -> bool:
+    """Whether DuckDB could not open a file because another process holds it."""
+    return _LOCK_CONFLICT in str(error)
+
+
+def open_waiting(
+    path: Path,
+    *,
+    read_only: bool = False,
+    config: dict[str, Any] | None = None,
+    what: str = "the warehouse",
+) -> duckdb.DuckDBPyConnection:
+    """`duckdb.connect`, retried with backoff while another process holds the file
+    (`what` it is, for the message when the wait runs out)."""
     wait = warehouse_lock_wait()
     deadline = time.monotonic() + wait
     pause = 0.1
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return duckdb.connect(str(path), read_only=read_only, config=config or {})
         except duckdb.IOException as error:
-            if _LOCK_CONFLICT not in str(error):
+            if not is_lock_conflict(error):
                 raise
             left = deadline - time.monotonic()
             if left <= 0:
                 raise WarehouseBusy(
-                    f"the warehouse {path} is held by another process (a DuckDB session?); "
+                    f"{what} {path} is held by another process (a DuckDB session?); "
                     f"waited {wait:g} s. Close that session, or open a copy of the file"
                 ) from None
             time.sleep(min(pause, left))

@@ -1,47 +1,142 @@
-"""The analysts' database: rebuilt from the warehouse by every run, no personal data.
+"""The analysts' database: kept up to date from the warehouse by every run, no personal data.
 
-Built into a temporary file and renamed over the old one, so analysts never
-open a half-built database, and a crash leaves yesterday's in place. What the
-live database already holds for earlier runs is taken from it when the previous
-published run built it (see `build`): a nightly run replaces only the records it
-decided anew, a full run reads the earlier runs' changes from there.
+A nightly run patches the live database in place: the rows of the records it
+decided anew (and the run's changes, runs, deliveries and counts) are staged
+from the warehouse first, then written into the live database inside one
+transaction that is committed only once the feed is live (`prepare`, then
+`InPlace.install`). Analysts never see a half-patched database, a failure or a
+crash before the commit leaves yesterday's, and nothing is copied whole.
+
+Every other build is built into a temporary file beside the live database and
+renamed over it (`build`, then `Renamed.install`): a whole build (the first
+run, a full run, a database an older job built), and a nightly patch while an
+analyst holds the live database open (DuckDB's file lock), which then patches
+a copy. A full run still takes the earlier runs' changes from the live
+database when the previous published run built it (see `build`).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
 
 from flows.common.config import pseudonym_key
 from flows.common.errors import RunFailed
+from flows.common.faults import checkpoint
 from flows.common.files import sql_literal
 from flows.common.paths import analytics_building_path
 from flows.common.sql import load_sql
-from flows.common.warehouse import limit_resources
+from flows.common.warehouse import is_lock_conflict, limit_resources
 
-_SMALL_TABLES = (
-    "analytics/deliveries",
-    "analytics/quarantine_summary",
-    "analytics/runs",
-)
-"""Rebuilt whole by every run: their size follows deliveries and runs, not records."""
-
-_AGGREGATES = {
+_SMALL_TABLES = {
+    "deliveries": "analytics/deliveries",
+    "quarantine_summary": "analytics/quarantine_summary",
+    "runs": "analytics/runs",
     "reasons_by_run": "analytics/reasons_by_run",
     "units_exempt_by_name_only": "report/units_exempt_by_name_only",
     "unknown_codes": "report/unknown_codes",
 }
-"""Counts rebuilt whole by every run (one grouped scan each), so the analysts' report
-(`jvn report`) needs nothing but this database: table name -> the query that counts."""
+"""Rebuilt whole by every run (their size follows deliveries, runs and units, not
+records): table name -> its query. The counts let the analysts' report (`jvn
+report`) need nothing but this database."""
+
+_STAGED = "staged"
+"""The in-memory database a nightly patch's rows are staged in."""
+
+INSTALL_ERRORS = (OSError, duckdb.Error)
+"""What `install` raises when the new database could not be put in place."""
+
+
+class InPlace:
+    """The live database patched inside an open transaction: `install` commits it.
+
+    The warehouse is no longer attached, so the run may open it while this waits."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
+        self._connection: duckdb.DuckDBPyConnection | None = connection
+
+    def install(self) -> None:
+        """Commit the patch: analysts see the new run from here on."""
+        checkpoint("analytics:commit")
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.commit()
+            finally:
+                connection.close()
+
+    def discard(self) -> None:
+        """Roll the patch back (nothing if installed): the live database stays as it was."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+
+class Renamed:
+    """A database built beside the live one: `install` renames it over the live one."""
+
+    def __init__(self, built: Path, analytics: Path) -> None:
+        self.built = built
+        self.analytics = analytics
+
+    def install(self) -> None:
+        """Replace the live database in one rename."""
+        install(self.built, self.analytics)
+
+    def discard(self) -> None:
+        """Remove the built database (nothing if installed)."""
+        self.built.unlink(missing_ok=True)
 
 
 def rebuild(warehouse: Path, analytics: Path) -> None:
     """Write a fresh analytics.duckdb from the warehouse's latest state."""
     install(build(warehouse, analytics, run_id=None), analytics)
+
+
+def prepare(
+    warehouse: Path,
+    analytics: Path,
+    *,
+    run_id: str,
+    previous_run: str | None,
+    only_records: list[str] | None,
+) -> InPlace | Renamed:
+    """The run's analysts' database, ready to install once the feed is live.
+
+    Patched in place (`InPlace`) when the live database can take this run's
+    records (see `build`'s incremental case) and no analyst holds it open;
+    otherwise built beside it (`Renamed`). A failure leaves the live database
+    as it was; Prefect's retry starts again from it.
+    """
+    key = pseudonym_key()
+    connection = _connect(warehouse)
+    prepared: InPlace | None = None
+    try:
+        if only_records is not None and _patchable(
+            connection, analytics, key=key, previous_run=previous_run
+        ):
+            _stage(connection, key=key, run_id=run_id, only_records=only_records)
+            try:
+                connection.execute(f"ATTACH '{sql_literal(analytics)}' AS analytics")
+            except duckdb.IOException as error:
+                if not is_lock_conflict(error):
+                    raise
+            else:
+                connection.execute("BEGIN TRANSACTION")
+                _apply(connection, run_id=run_id, only_records=only_records)
+                prepared = InPlace(connection)
+                return prepared
+    finally:
+        if prepared is None:
+            connection.close()
+    # An analyst's session holds the live database: patch a copy of it.
+    built = build(
+        warehouse, analytics, run_id=run_id, previous_run=previous_run, only_records=only_records
+    )
+    return Renamed(built, analytics)
 
 
 def build(
@@ -51,167 +146,168 @@ def build(
     run_id: str | None,
     previous_run: str | None = None,
     only_records: list[str] | None = None,
-    copied_ahead: bool = False,
 ) -> Path:
     """Build the new analysts' database beside the live one; returns its temporary path.
 
     Incremental when `only_records` names the records this run decided anew
     and the live database was built by `previous_run` (its `build_info` says
-    so): a copy of it gets those records' rows replaced and this run's changes
-    appended. Otherwise `record_visibility` is built whole from the warehouse;
-    so is `decision_changes`, unless the live database was built by the
-    published run just before `run_id` and holds as many changes as the
-    warehouse has for the runs before this one: then its rows are read from
-    there (in their order) and this run's appended, instead of joining and
-    sorting the whole history again.
+    so) with the columns this job writes: a copy of it gets those records' rows
+    replaced and this run's changes appended. Otherwise `record_visibility` is
+    built whole from the warehouse; so is `decision_changes`, unless the live
+    database was built by the published run just before `run_id` and holds as
+    many changes as the warehouse has for the runs before this one: then its
+    rows are read from there (in their order) and this run's appended, instead
+    of joining and sorting the whole history again.
 
-    `copied_ahead`: `LiveCopy` has copied the live database to the temporary
-    path: an incremental build starts from it; any other build removes it.
-    A build that fails removes its temporary file, the copy included, so that a
-    retry never builds on what the failed attempt half changed: it copies again.
+    A build that fails removes its temporary file, so a retry starts again.
     """
     key = pseudonym_key()
     temporary = analytics_building_path(analytics)
-    from_copy = copied_ahead and temporary.is_file()
-    if not from_copy:
-        temporary.unlink(missing_ok=True)
+    temporary.unlink(missing_ok=True)
+    analytics.parent.mkdir(parents=True, exist_ok=True)
+    connection = _connect(warehouse)
     try:
-        _build_into(
-            temporary,
-            warehouse,
-            analytics,
-            key=key,
-            run_id=run_id,
-            previous_run=previous_run,
-            only_records=only_records,
-            from_copy=from_copy,
-        )
+        if (
+            run_id is not None
+            and only_records is not None
+            and _patchable(connection, analytics, key=key, previous_run=previous_run)
+        ):
+            _stage(connection, key=key, run_id=run_id, only_records=only_records)
+            shutil.copyfile(analytics, temporary)
+            connection.execute(f"ATTACH '{sql_literal(temporary)}' AS analytics")
+            _apply(connection, run_id=run_id, only_records=only_records)
+        else:
+            connection.execute(f"ATTACH '{sql_literal(temporary)}' AS analytics")
+            _build_whole(connection, analytics, key=key, run_id=run_id)
+        connection.execute("DETACH analytics")
     except BaseException:
+        connection.close()
         temporary.unlink(missing_ok=True)
         raise
+    connection.close()
     # Analysts may read it: readable by the job's group, never world-readable.
     os.chmod(temporary, 0o640)
     return temporary
 
 
-def _build_into(
-    temporary: Path,
-    warehouse: Path,
+def _connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB session with the warehouse attached read-only and in use."""
+    connection = duckdb.connect()
+    try:
+        limit_resources(connection, warehouse.with_name(warehouse.name + ".tmp"))
+        connection.execute(f"ATTACH '{sql_literal(warehouse)}' AS warehouse (READ_ONLY)")
+        connection.execute("USE warehouse")
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _patchable(
+    connection: duckdb.DuckDBPyConnection,
     analytics: Path,
     *,
     key: str,
-    run_id: str | None,
     previous_run: str | None,
-    only_records: list[str] | None,
-    from_copy: bool,
+) -> bool:
+    """Whether the live database holds `previous_run`'s decisions in the columns this
+    job writes (a database built by an older job lacks some: it is built whole)."""
+    if previous_run is None or _built_by(analytics) != previous_run:
+        return False
+    visibility = load_sql("analytics/record_visibility")
+    wanted = _columns_of(connection, visibility, {"key": key, "only_records": []})
+    return _visibility_columns(analytics) == wanted
+
+
+def _stage(
+    connection: duckdb.DuckDBPyConnection, *, key: str, run_id: str, only_records: list[str]
 ) -> None:
-    """`build`'s work, into `temporary` (holding the live database's copy if `from_copy`)."""
-    analytics.parent.mkdir(parents=True, exist_ok=True)
-    built_by = _built_by(analytics)
-    connection = duckdb.connect()
-    limit_resources(connection, warehouse.with_name(warehouse.name + ".tmp"))
-    try:
-        connection.execute(f"ATTACH '{sql_literal(warehouse)}' AS warehouse (READ_ONLY)")
-        connection.execute("USE warehouse")
-        visibility = load_sql("analytics/record_visibility")
-        changes = load_sql("analytics/decision_changes")
-        if only_records is None:
-            # A whole build: whose changes the live database may hold is the warehouse's say.
-            previous_run = _previous_published_run(connection, run_id) if run_id else None
-        reusable = previous_run is not None and built_by == previous_run
-        # A database built by an older job lacks columns this one writes: build it whole.
-        if reusable and _visibility_columns(analytics) != _columns_of(
-            connection, visibility, {"key": key, "only_records": []}
-        ):
-            reusable = False
-        incremental = reusable and only_records is not None
-        reuse_changes = (
-            reusable
-            and not incremental
-            and run_id is not None
-            and _attach_live_changes(connection, analytics, changes, run_id)
-        )
-        if from_copy and not incremental:
-            temporary.unlink()
-        elif incremental and not from_copy:
-            shutil.copyfile(analytics, temporary)
-        connection.execute(f"ATTACH '{sql_literal(temporary)}' AS analytics")
-        if incremental:
-            connection.execute(
-                "DELETE FROM analytics.record_visibility "
-                "WHERE record_id IN (SELECT unnest(CAST($ids AS VARCHAR[])))",
-                {"ids": only_records},
-            )
-            connection.execute(
-                f"INSERT INTO analytics.record_visibility {visibility}",
-                {"key": key, "only_records": only_records},
-            )
-            connection.execute(
-                f"INSERT INTO analytics.decision_changes {changes}", {"only_run": run_id}
-            )
-        else:
-            connection.execute(
-                # Not sorted: rows are read by query, never by position (a nightly
-                # build appends its rows anyway), and sorting 10 M rows costs ~6 s.
-                f"CREATE TABLE analytics.record_visibility AS {visibility}",
-                {"key": key, "only_records": None},
-            )
-            if reuse_changes:
-                _copy_live_changes(connection)
-                connection.execute(
-                    f"INSERT INTO analytics.decision_changes {changes}", {"only_run": run_id}
-                )
-            else:
-                connection.execute(
-                    f"CREATE TABLE analytics.decision_changes AS {changes}", {"only_run": None}
-                )
-        for name in _SMALL_TABLES:
-            connection.execute(load_sql(name))
-        for table, query in _AGGREGATES.items():
-            connection.execute(f"CREATE OR REPLACE TABLE analytics.{table} AS {load_sql(query)}")
-        for view in load_sql("analytics/views").split(";"):
-            if view.strip():
-                connection.execute(view)
+    """This run's rows for the analysts' database, in memory (`staged`), read from the
+    warehouse, which is detached afterwards."""
+    connection.execute(f"ATTACH ':memory:' AS {_STAGED}")
+    connection.execute(
+        f"CREATE TABLE {_STAGED}.record_visibility AS {load_sql('analytics/record_visibility')}",
+        {"key": key, "only_records": only_records},
+    )
+    connection.execute(
+        f"CREATE TABLE {_STAGED}.decision_changes AS {load_sql('analytics/decision_changes')}",
+        {"only_run": run_id},
+    )
+    # Their rows are copied in the order the queries give them.
+    connection.execute("SET preserve_insertion_order = true")
+    for table, query in _SMALL_TABLES.items():
+        connection.execute(f"CREATE TABLE {_STAGED}.{table} AS {load_sql(query)}")
+    connection.execute(f"USE {_STAGED}")
+    connection.execute("DETACH warehouse")
+
+
+def _apply(connection: duckdb.DuckDBPyConnection, *, run_id: str, only_records: list[str]) -> None:
+    """The staged rows written into the attached `analytics` database: the records'
+    rows replaced, the run's changes appended, the small tables and views replaced."""
+    connection.execute(
+        "DELETE FROM analytics.record_visibility "
+        "WHERE record_id IN (SELECT unnest(CAST($ids AS VARCHAR[])))",
+        {"ids": only_records},
+    )
+    connection.execute(
+        f"INSERT INTO analytics.record_visibility SELECT * FROM {_STAGED}.record_visibility"
+    )
+    connection.execute(
+        f"INSERT INTO analytics.decision_changes SELECT * FROM {_STAGED}.decision_changes"
+    )
+    for table in _SMALL_TABLES:
         connection.execute(
-            "CREATE OR REPLACE TABLE analytics.build_info AS "
-            "SELECT CAST($run_id AS VARCHAR) AS run_id, $incremental AS incremental",
-            {"run_id": run_id, "incremental": incremental},
+            f"CREATE OR REPLACE TABLE analytics.{table} AS SELECT * FROM {_STAGED}.{table}"
         )
-        connection.execute("DETACH analytics")
-    finally:
-        connection.close()
+    _finish(connection, run_id=run_id, incremental=True)
 
 
-class LiveCopy:
-    """The live analysts' database copied, on a thread of its own, to where `build` works.
+def _build_whole(
+    connection: duckdb.DuckDBPyConnection, analytics: Path, *, key: str, run_id: str | None
+) -> None:
+    """Every table of the attached `analytics` database built from the warehouse."""
+    visibility = load_sql("analytics/record_visibility")
+    changes = load_sql("analytics/decision_changes")
+    # Whose changes the live database may hold is the warehouse's say.
+    previous_run = _previous_published_run(connection, run_id) if run_id else None
+    reuse_changes = (
+        run_id is not None
+        and previous_run is not None
+        and _patchable(connection, analytics, key=key, previous_run=previous_run)
+        and _attach_live_changes(connection, analytics, changes, run_id)
+    )
+    connection.execute(
+        # Not sorted: rows are read by query, never by position (a nightly
+        # patch appends its rows anyway), and sorting 10 M rows costs ~6 s.
+        f"CREATE TABLE analytics.record_visibility AS {visibility}",
+        {"key": key, "only_records": None},
+    )
+    if reuse_changes:
+        _copy_live_changes(connection)
+        connection.execute(
+            f"INSERT INTO analytics.decision_changes {changes}", {"only_run": run_id}
+        )
+    else:
+        connection.execute(
+            f"CREATE TABLE analytics.decision_changes AS {changes}", {"only_run": None}
+        )
+    for table, query in _SMALL_TABLES.items():
+        connection.execute(f"CREATE OR REPLACE TABLE analytics.{table} AS {load_sql(query)}")
+    _finish(connection, run_id=run_id, incremental=False)
 
-    An incremental build starts from a copy of the live database (at 10 M
-    records 400 MB: 1.1-1.5 s inside a nightly run). Started as soon as the run
-    knows it is incremental, the copy overlaps exporting and deciding instead
-    of holding up the analytics stage. Only the job writes the live database,
-    under the run lock, so the copy is the database `build` would have copied.
-    """
 
-    def __init__(self, analytics: Path) -> None:
-        self.path = analytics_building_path(analytics)
-        self.path.unlink(missing_ok=True)
-        copier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analytics-copy")
-        self._copying = copier.submit(shutil.copyfile, analytics, self.path)
-        copier.shutdown(wait=False)
-
-    def ready(self) -> bool:
-        """Whether the copy is complete, for `build(copied_ahead=...)`; False if copying
-        failed (a full disk): then `build` copies again itself, under its task's retry."""
-        try:
-            self._copying.result()
-        except OSError:
-            return False
-        return True
-
-    def settle(self) -> None:
-        """Wait for the copy; if the run did not build from it, remove it."""
-        self.ready()
-        self.path.unlink(missing_ok=True)
+def _finish(
+    connection: duckdb.DuckDBPyConnection, *, run_id: str | None, incremental: bool
+) -> None:
+    """The views and `build_info` (which run's decisions the database holds)."""
+    for view in load_sql("analytics/views").split(";"):
+        if view.strip():
+            connection.execute(view)
+    connection.execute(
+        "CREATE OR REPLACE TABLE analytics.build_info AS "
+        "SELECT CAST($run_id AS VARCHAR) AS run_id, $incremental AS incremental",
+        {"run_id": run_id, "incremental": incremental},
+    )
 
 
 def _previous_published_run(connection: duckdb.DuckDBPyConnection, run_id: str) -> str | None:

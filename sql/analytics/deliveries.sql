@@ -1,4 +1,3 @@
-CREATE OR REPLACE TABLE analytics.deliveries AS
 SELECT system, business_date, file, sha256, rows, status, error,
        records_loaded, rows_quarantined, run_id, judged_at
 FROM deliveries

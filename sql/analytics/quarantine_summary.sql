@@ -1,5 +1,4 @@
 -- Quarantined rows counted, never shown: the raw text stays in the warehouse.
-CREATE OR REPLACE TABLE analytics.quarantine_summary AS
 WITH quarantined AS (
     SELECT d.system, d.business_date, q.error
     FROM quarantine AS q
