@@ -27,6 +27,8 @@ import duckdb
 
 from flows.cli.arguments import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from flows.common.config import DEFAULT_ANALYTICS, DEFAULT_WAREHOUSE
+from flows.common.errors import WarehouseBusy
+from flows.common.warehouse import open_waiting
 
 WAREHOUSE_ONLY_TABLES = ("record_versions", "warehouse_identity", "decision_history")
 """Tables the warehouse has and the analysts' database never has."""
@@ -83,9 +85,15 @@ def _open(path: Path) -> duckdb.DuckDBPyConnection:
     if path.name == DEFAULT_WAREHOUSE.name or _same_file(path, DEFAULT_WAREHOUSE):
         raise _Refused(f"{path} is the warehouse; `jvn sql` opens the analysts' database only")
     try:
-        connection = duckdb.connect(
-            str(path), read_only=True, config={"enable_external_access": False}
+        # A nightly run holds the file for a moment while it commits its patch.
+        connection = open_waiting(
+            path,
+            read_only=True,
+            config={"enable_external_access": False},
+            what="the analysts' database",
         )
+    except WarehouseBusy as error:
+        raise _Refused(str(error)) from None
     except duckdb.Error as error:
         raise _Refused(f"cannot open {path}: {_one_line(error)}") from None
     tables = {

@@ -24,7 +24,9 @@ import duckdb
 import vl_convert
 from markupsafe import Markup
 
+from flows.common.errors import WarehouseBusy
 from flows.common.sql import load_sql
+from flows.common.warehouse import open_waiting
 from flows.pages import environment, write_atomically
 
 REQUIRED_TABLES = (
@@ -116,7 +118,10 @@ def build_report(analytics: Path) -> Report:
     if not analytics.is_file():
         raise ReportError(f"no analysts' database at {analytics}")
     try:
-        connection = duckdb.connect(str(analytics), read_only=True)
+        # A nightly run holds the file for a moment while it commits its patch.
+        connection = open_waiting(analytics, read_only=True, what="the analysts' database")
+    except WarehouseBusy as error:
+        raise ReportError(str(error)) from None
     except duckdb.Error as error:
         raise ReportError(f"{analytics}: cannot open ({type(error).__name__})") from None
     with connection:

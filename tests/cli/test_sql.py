@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import re
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -245,3 +247,59 @@ def test_incremental_analytics_build_keeps_the_exempt_by_name_only_flag(
     assert sorted(
         query(built, "SELECT record_id FROM record_visibility WHERE exempt_unit_by_name_only")
     ) == sorted(flagged)
+
+
+def _writer_holding(database: Path, seconds: float) -> subprocess.Popen[str]:
+    """Another process holding `database` for writing (as a nightly run does while it
+    commits its patch), for `seconds`; returned once it holds the file."""
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, time; "
+            f"session = duckdb.connect({str(database)!r}); "
+            f"print('open', flush=True); time.sleep({seconds}); session.close()",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout is not None and writer.stdout.readline().strip() == "open"
+    return writer
+
+
+@pytest.mark.slow
+def test_sql_waits_while_a_run_holds_the_database_for_its_commit(
+    sample_run: SampleRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = tmp_path / "analytics.duckdb"
+    shutil.copyfile(sample_run.analytics, database)
+    writer = _writer_holding(database, 1.5)
+
+    status = main(["sql", "--analytics", str(database), "SELECT count(*) AS n FROM runs"])
+
+    writer.wait(timeout=30)
+    assert status == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "(1 row)"
+
+
+@pytest.mark.slow
+def test_sql_gives_up_on_a_database_held_past_the_wait_in_one_line(
+    sample_run: SampleRun,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    database = tmp_path / "analytics.duckdb"
+    shutil.copyfile(sample_run.analytics, database)
+    monkeypatch.setenv("JVN_WAREHOUSE_LOCK_WAIT", "0")
+    writer = _writer_holding(database, 5)
+    try:
+        status = main(["sql", "--analytics", str(database), "SELECT 1"])
+    finally:
+        writer.kill()
+        writer.wait(timeout=30)
+
+    error = capsys.readouterr().err
+    assert status == 2
+    assert error.startswith(f"jvn sql: the analysts' database {database} is held by another")
+    assert len(error.splitlines()) == 1
