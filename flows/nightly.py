@@ -2,7 +2,9 @@
 
 Flows only wire I/O tasks to the pure transforms in `transforms/`. Every task
 takes paths and plain values (never frames or connections), so Prefect records
-nothing personal as a parameter, and each task opens the warehouse itself.
+nothing personal as a parameter, and each task opens the warehouse itself
+(`build_analytics` hands back the analysts' database's open patch, which the
+flow commits after go-live).
 
 Stages, one way:
   prepare_deliveries      -> checked, parsed, adapted Parquet parts (per delivery; any worker)

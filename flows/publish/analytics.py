@@ -29,7 +29,7 @@ from flows.common.faults import checkpoint
 from flows.common.files import sql_literal
 from flows.common.paths import analytics_building_path
 from flows.common.sql import load_sql
-from flows.common.warehouse import is_lock_conflict, limit_resources
+from flows.common.warehouse import limit_resources
 
 _SMALL_TABLES = {
     "deliveries": "analytics/deliveries",
@@ -107,9 +107,10 @@ def prepare(
     """The run's analysts' database, ready to install once the feed is live.
 
     Patched in place (`InPlace`) when the live database can take this run's
-    records (see `build`'s incremental case) and no analyst holds it open;
-    otherwise built beside it (`Renamed`). A failure leaves the live database
-    as it was; Prefect's retry starts again from it.
+    records (see `build`'s incremental case) and can be opened for writing (no
+    analyst's session holds it); otherwise built beside it (`Renamed`). A
+    failure leaves the live database as it was; Prefect's retry starts again
+    from it.
     """
     key = pseudonym_key()
     connection = _connect(warehouse)
@@ -121,9 +122,10 @@ def prepare(
             _stage(connection, key=key, run_id=run_id, only_records=only_records)
             try:
                 connection.execute(f"ATTACH '{sql_literal(analytics)}' AS analytics")
-            except duckdb.IOException as error:
-                if not is_lock_conflict(error):
-                    raise
+            except duckdb.IOException:
+                # Not open for writing: an analyst's session holds it (DuckDB's file
+                # lock), or its mode forbids; renaming a patched copy over it works.
+                pass
             else:
                 connection.execute("BEGIN TRANSACTION")
                 _apply(connection, run_id=run_id, only_records=only_records)
@@ -132,7 +134,7 @@ def prepare(
     finally:
         if prepared is None:
             connection.close()
-    # An analyst's session holds the live database: patch a copy of it.
+    # Built whole, or the live database could not be opened for writing: a copy patched.
     built = build(
         warehouse, analytics, run_id=run_id, previous_run=previous_run, only_records=only_records
     )
