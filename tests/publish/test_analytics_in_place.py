@@ -15,12 +15,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from flows import nightly
 from flows.common.paths import analytics_building_path
@@ -244,3 +246,81 @@ def test_a_retried_patch_starts_again_from_the_live_database_not_the_half_patche
 
     assert failures == ["analytics/views"]
     assert _analysts_tables(job.analytics) == _analysts_tables(reference.analytics)
+
+
+# --- night after night, the patched database is the one a whole build gives -----------
+
+_EXEMPT_UNIT = ("SE2321000131-E000000011001", "BUP Göteborg")
+_UNITS = (("SE2321000131-E000000000101", "Medicinkliniken Östra"), _EXEMPT_UNIT)
+
+_night = st.lists(
+    st.fixed_dictionaries(
+        {
+            "record": st.integers(0, 5),
+            # An index: a failing example names no personnummer.
+            "patient": st.integers(0, len(PATIENTS) - 1),
+            "unit": st.sampled_from(_UNITS),
+            "status": st.sampled_from(["AKTIV", "MAKULERAD"]),
+            "signed": st.sampled_from(["J", "N"]),
+        }
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+def _all_tables(database: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every table but `build_info` (a whole build says so), its rows sorted."""
+    with duckdb.connect(str(database), read_only=True) as connection:
+        names = [
+            str(name)
+            for (name,) in connection.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE table_name <> 'build_info'"
+            ).fetchall()
+        ]
+        return {
+            name: sorted(connection.execute(f"SELECT * FROM {name}").fetchall(), key=repr)
+            for name in names
+        }
+
+
+# Each example is two to four runs (~13 s): a few, the same ones every time (25 random
+# ones passed when this was written).
+@settings(
+    max_examples=4,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(nights=st.lists(_night, min_size=1, max_size=3))
+def test_a_database_patched_night_after_night_equals_a_whole_build(
+    nights: list[list[dict[str, Any]]], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    job = Job(tmp_path_factory.mktemp("nights"))
+    versions: dict[str, int] = {}
+    business_dates = [DAY_1 + timedelta(days=n) for n in range(len(nights) + 1)]
+    first = [{"record": n, "patient": n, "unit": _UNITS[0], "status": "AKTIV", "signed": "J"}
+             for n in range(len(PATIENTS))]  # fmt: skip
+    for business_date, changes in zip(business_dates, [first, *nights], strict=True):
+        rows = []
+        for change in changes:
+            record_id = f"D-{change['record']}"
+            versions[record_id] = versions.get(record_id, 0) + 1
+            rows.append(
+                melior_row(
+                    record_id,
+                    versions[record_id],
+                    Personnummer=PATIENTS[change["patient"]],
+                    HSAid=change["unit"][0],
+                    Enhetsnamn=change["unit"][1],
+                    Status=change["status"],
+                    Signerad=change["signed"],
+                )
+            )
+        write_delivery(job.inbox, "melior", business_date, rows)
+        assert job.run(business_date) == 0
+    assert _analysts_tables(job.analytics)["build_info"] == [(True,)]
+    whole = job.root / "whole" / "analytics.duckdb"
+    analytics.install(analytics.build(job.warehouse, whole, run_id=_latest_run(job)), whole)
+
+    assert _all_tables(job.analytics) == _all_tables(whole)
