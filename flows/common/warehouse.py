@@ -63,11 +63,6 @@ _LOCK_CONFLICT = "Could not set lock on file"
 """The start of DuckDB's message when another process holds the file."""
 
 
-def is_lock_conflict(error: duckdb.Error) -> bool:
-    """Whether DuckDB could not open a file because another process holds it."""
-    return _LOCK_CONFLICT in str(error)
-
-
 def open_waiting(
     path: Path,
     *,
@@ -84,7 +79,7 @@ def open_waiting(
         try:
             return duckdb.connect(str(path), read_only=read_only, config=config or {})
         except duckdb.IOException as error:
-            if not is_lock_conflict(error):
+            if _LOCK_CONFLICT not in str(error):
                 raise
             left = deadline - time.monotonic()
             if left <= 0:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import closing
 from pathlib import Path
 
 import duckdb
@@ -114,12 +115,14 @@ def prepare(
     """
     key = pseudonym_key()
     connection = _connect(warehouse)
-    prepared: InPlace | None = None
+    patched: InPlace | None = None
     try:
+        patch: list[str] | None = None
         if only_records is not None and _patchable(
             connection, analytics, key=key, previous_run=previous_run
         ):
             _stage(connection, key=key, run_id=run_id, only_records=only_records)
+            patch = only_records
             try:
                 connection.execute(f"ATTACH '{sql_literal(analytics)}' AS analytics")
             except duckdb.IOException:
@@ -128,17 +131,14 @@ def prepare(
                 pass
             else:
                 connection.execute("BEGIN TRANSACTION")
-                _apply(connection, run_id=run_id, only_records=only_records)
-                prepared = InPlace(connection)
-                return prepared
+                _apply(connection, run_id=run_id, only_records=patch)
+                patched = InPlace(connection)
+                return patched
+        built = _beside(connection, analytics, key=key, run_id=run_id, patch=patch)
+        return Renamed(built, analytics)
     finally:
-        if prepared is None:
+        if patched is None:
             connection.close()
-    # Built whole, or the live database could not be opened for writing: a copy patched.
-    built = build(
-        warehouse, analytics, run_id=run_id, previous_run=previous_run, only_records=only_records
-    )
-    return Renamed(built, analytics)
 
 
 def build(
@@ -160,33 +160,46 @@ def build(
     many changes as the warehouse has for the runs before this one: then its
     rows are read from there (in their order) and this run's appended, instead
     of joining and sorting the whole history again.
-
-    A build that fails removes its temporary file, so a retry starts again.
     """
     key = pseudonym_key()
-    temporary = analytics_building_path(analytics)
-    temporary.unlink(missing_ok=True)
-    analytics.parent.mkdir(parents=True, exist_ok=True)
-    connection = _connect(warehouse)
-    try:
+    with closing(_connect(warehouse)) as connection:
+        patch: list[str] | None = None
         if (
             run_id is not None
             and only_records is not None
             and _patchable(connection, analytics, key=key, previous_run=previous_run)
         ):
             _stage(connection, key=key, run_id=run_id, only_records=only_records)
+            patch = only_records
+        return _beside(connection, analytics, key=key, run_id=run_id, patch=patch)
+
+
+def _beside(
+    connection: duckdb.DuckDBPyConnection,
+    analytics: Path,
+    *,
+    key: str,
+    run_id: str | None,
+    patch: list[str] | None,
+) -> Path:
+    """The new database in the temporary file beside the live one; its path. `patch`:
+    the records whose staged rows go into a copy of the live database; None: every
+    table built whole. A build that fails removes the file, so a retry starts again."""
+    temporary = analytics_building_path(analytics)
+    temporary.unlink(missing_ok=True)
+    analytics.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if patch is not None:
             shutil.copyfile(analytics, temporary)
-            connection.execute(f"ATTACH '{sql_literal(temporary)}' AS analytics")
-            _apply(connection, run_id=run_id, only_records=only_records)
+        connection.execute(f"ATTACH '{sql_literal(temporary)}' AS analytics")
+        if patch is not None:
+            _apply(connection, run_id=run_id, only_records=patch)
         else:
-            connection.execute(f"ATTACH '{sql_literal(temporary)}' AS analytics")
-            _build_whole(connection, analytics, key=key, run_id=run_id)
+            _write_whole(connection, analytics, key=key, run_id=run_id)
         connection.execute("DETACH analytics")
     except BaseException:
-        connection.close()
         temporary.unlink(missing_ok=True)
         raise
-    connection.close()
     # Analysts may read it: readable by the job's group, never world-readable.
     os.chmod(temporary, 0o640)
     return temporary
@@ -243,7 +256,9 @@ def _stage(
     connection.execute("DETACH warehouse")
 
 
-def _apply(connection: duckdb.DuckDBPyConnection, *, run_id: str, only_records: list[str]) -> None:
+def _apply(
+    connection: duckdb.DuckDBPyConnection, *, run_id: str | None, only_records: list[str]
+) -> None:
     """The staged rows written into the attached `analytics` database: the records'
     rows replaced, the run's changes appended, the small tables and views replaced."""
     connection.execute(
@@ -264,7 +279,7 @@ def _apply(connection: duckdb.DuckDBPyConnection, *, run_id: str, only_records: 
     _finish(connection, run_id=run_id, incremental=True)
 
 
-def _build_whole(
+def _write_whole(
     connection: duckdb.DuckDBPyConnection, analytics: Path, *, key: str, run_id: str | None
 ) -> None:
     """Every table of the attached `analytics` database built from the warehouse."""

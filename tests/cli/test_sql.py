@@ -10,8 +10,6 @@ from __future__ import annotations
 import io
 import re
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ import pytest
 from flows.cli import main
 from flows.publish import analytics as analytics_build
 from tests.conftest import TEST_PSEUDONYM_KEY
+from tests.duckdb_sessions import session_in_another_process
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_INBOX = REPO / "data" / "inbox"
@@ -249,31 +248,13 @@ def test_incremental_analytics_build_keeps_the_exempt_by_name_only_flag(
     ) == sorted(flagged)
 
 
-def _writer_holding(database: Path, seconds: float) -> subprocess.Popen[str]:
-    """Another process holding `database` for writing (as a nightly run does while it
-    commits its patch), for `seconds`; returned once it holds the file."""
-    writer = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import duckdb, time; "
-            f"session = duckdb.connect({str(database)!r}); "
-            f"print('open', flush=True); time.sleep({seconds}); session.close()",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert writer.stdout is not None and writer.stdout.readline().strip() == "open"
-    return writer
-
-
 @pytest.mark.slow
 def test_sql_waits_while_a_run_holds_the_database_for_its_commit(
     sample_run: SampleRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     database = tmp_path / "analytics.duckdb"
     shutil.copyfile(sample_run.analytics, database)
-    writer = _writer_holding(database, 1.5)
+    writer = session_in_another_process(database, read_only=False, seconds=1.5)
 
     status = main(["sql", "--analytics", str(database), "SELECT count(*) AS n FROM runs"])
 
@@ -292,7 +273,7 @@ def test_sql_gives_up_on_a_database_held_past_the_wait_in_one_line(
     database = tmp_path / "analytics.duckdb"
     shutil.copyfile(sample_run.analytics, database)
     monkeypatch.setenv("JVN_WAREHOUSE_LOCK_WAIT", "0")
-    writer = _writer_holding(database, 5)
+    writer = session_in_another_process(database, read_only=False, seconds=5)
     try:
         status = main(["sql", "--analytics", str(database), "SELECT 1"])
     finally:

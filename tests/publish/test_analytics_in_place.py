@@ -11,8 +11,6 @@ renames it into place instead; both give the same database.
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -27,6 +25,7 @@ from hypothesis import strategies as st
 from flows import nightly
 from flows.common.paths import analytics_building_path
 from flows.publish import analytics
+from tests.duckdb_sessions import session_in_another_process
 from tests.inbox_builder import melior_row, write_delivery
 from tests.publish.test_analytics_reuse import _latest_run
 from tests.test_nightly import Job
@@ -76,25 +75,14 @@ def _analysts_tables(database: Path) -> dict[str, list[tuple[object, ...]]]:
 
 @contextmanager
 def _analyst_session(database: Path) -> Iterator[None]:
-    """An analyst's read-only DuckDB session on `database`, in a process of its own
-    (DuckDB's file lock is per process), open until the block ends."""
-    session = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import duckdb, sys; "
-            f"session = duckdb.connect({str(database)!r}, read_only=True); "
-            "print('open', flush=True); sys.stdin.read()",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    """An analyst's read-only DuckDB session on `database`, in a process of its own,
+    open until the block ends."""
+    session = session_in_another_process(database, read_only=True, seconds=300)
     try:
-        assert session.stdout is not None and session.stdout.readline().strip() == "open"
         yield
     finally:
-        session.communicate(timeout=30)
+        session.kill()
+        session.wait(timeout=30)
 
 
 @pytest.fixture
