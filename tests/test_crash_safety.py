@@ -38,6 +38,7 @@ from flows.common.faults import FAULT_VARIABLE, POINTS
 from tests.trust_support import (
     DAY_1,
     DAY_2,
+    PSEUDONYM_KEY,
     REPO,
     RUN_TIMEOUT_S,
     Job,
@@ -187,7 +188,9 @@ def assert_databases_open(job: Job) -> None:
 def assert_same_result(job: Job, installation: Installation) -> None:
     assert_frame_equal(feed_rows(job.feed), installation.expected_feed)
     assert_frame_equal(decisions(job.warehouse), installation.expected_decisions)
-    report = verify(job.feed, job.warehouse, None)
+    report = verify(
+        job.feed, job.warehouse, None, analytics=job.analytics, pseudonym_key=PSEUDONYM_KEY
+    )
     assert report.ok, "\n".join(report.lines())
     leftovers = [p.name for p in job.feed.iterdir() if p.name.startswith(".")]
     assert not leftovers, f"half-written files left in the feed folder: {leftovers}"

@@ -180,7 +180,7 @@ def test_the_whole_job_at_debug_level_leaks_nothing(tmp_path: Path) -> None:
     for command in (["verify"], ["stats"], ["stats", "--by", "unit"]):
         args = [*command, "--warehouse", str(job.warehouse)]
         if command == ["verify"]:
-            args += ["--feed", str(job.feed)]
+            args += ["--feed", str(job.feed), "--analytics", str(job.analytics)]
         result = jvn(args, env)
         leaks.search(f"stdout of jvn {' '.join(command)}", result.stdout)
         leaks.search(f"stderr of jvn {' '.join(command)}", result.stderr)

@@ -1,7 +1,8 @@
 """`jvn verify`: re-check the live feed against its manifest, the warehouse and the rules.
 
-For operators and auditors. Three independent layers, each reported as
-mismatch kinds with counts (never a value from a record):
+For operators and auditors. Three independent layers, and a fourth when the
+analysts' database is named, each reported as mismatch kinds with counts
+(never a value from a record):
 
 1. **The feed on its own.** `CURRENT` names a complete snapshot; every file the
    manifest lists is there with the sha256 and row count it states (record
@@ -22,6 +23,10 @@ mismatch kinds with counts (never a value from a record):
    the feed must be exactly the visible records that come out, row for row and
    column for column. A rule file of another version than the feed's is itself
    a mismatch: the live feed does not follow the rules in force.
+4. **The analysts' database against the warehouse** (`--analytics FILE`,
+   flows/audit/verify_analytics.py): the latest published run's build, no
+   personal column, every record's row and every change as the warehouse has
+   them.
 
 Every query takes its values as parameters; only file paths (ATTACH, COPY
 targets) are quoted into SQL text. A file whose checksum fails is left out of
@@ -52,6 +57,7 @@ from flows.audit.verify_access import (
     no_run_in_progress,
     open_warehouse,
 )
+from flows.audit.verify_analytics import attach_analytics, check_analytics
 from flows.common.feed_folder import CURRENT, MANIFEST, is_part_path
 from flows.common.files import file_sha256, sql_literal
 from flows.common.sql import load_sql, load_statements
@@ -138,8 +144,15 @@ def verify(
     feed_dir: Path,
     warehouse: Path,
     rules_path: Path | None,
+    *,
+    analytics: Path | None = None,
+    pseudonym_key: str | None = None,
 ) -> VerifyReport:
-    """Run every check; raise VerifyError when verification cannot be done at all."""
+    """Run every check; raise VerifyError when verification cannot be done at all.
+
+    The analysts' database is checked when `analytics` is given (layer 4,
+    flows/audit/verify_analytics.py), its patient keys recomputed with
+    `pseudonym_key` when that is given too."""
     from transforms.rules import RuleFileError, load_rules
 
     rules = None
@@ -152,8 +165,19 @@ def verify(
         raise VerifyError(f"no warehouse at {warehouse}: nothing to verify against")
     report = VerifyReport()
     with no_run_in_progress(warehouse, feed_dir), open_warehouse(warehouse) as connection:
+        if analytics is not None:
+            attach_analytics(connection, analytics)
+        else:
+            report.notes.append("the analysts' database was not checked (--analytics FILE)")
         try:
             _all_layers(connection, feed_dir, warehouse, rules, report)
+            if analytics is not None:
+                check_analytics(
+                    connection,
+                    published=_latest_published_run(connection),
+                    pseudonym_key=pseudonym_key,
+                    report=report,
+                )
         except VerifyError:
             raise
         except (Exception, PanicException) as error:

@@ -18,7 +18,7 @@ import duckdb
 
 from flows.common.files import sql_literal
 from flows.common.lock import FEED_LOCK_NAME
-from flows.common.warehouse import limit_resources
+from flows.common.warehouse import held_by_another_process, limit_resources
 
 
 class VerifyError(Exception):
@@ -35,20 +35,29 @@ def open_warehouse(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     connection = duckdb.connect()
     try:
         limit_resources(connection, path.with_name(path.name + ".tmp"))
-        try:
-            connection.execute(f"ATTACH '{sql_literal(path)}' AS w (READ_ONLY)")
-        except duckdb.IOException:
-            raise WarehouseBusy(
-                f"the warehouse {path} is open for writing by another process "
-                "(a run in progress?); verify when it has finished"
-            ) from None
-        except duckdb.Error as error:
-            raise VerifyError(
-                f"the warehouse {path} cannot be opened ({type(error).__name__})"
-            ) from None
+        attach_read_only(
+            connection,
+            path,
+            "w",
+            what=f"the warehouse {path}",
+            writer="(a run in progress?); verify when it has finished",
+        )
         yield connection
     finally:
         connection.close()
+
+
+def attach_read_only(
+    connection: duckdb.DuckDBPyConnection, path: Path, alias: str, *, what: str, writer: str
+) -> None:
+    """`path` attached read-only as `alias`; WarehouseBusy while another process writes
+    it (`writer` says who that may be), VerifyError for a file DuckDB cannot open."""
+    try:
+        connection.execute(f"ATTACH '{sql_literal(path)}' AS {alias} (READ_ONLY)")
+    except duckdb.Error as error:
+        if held_by_another_process(error):
+            raise WarehouseBusy(f"{what} is open for writing by another process {writer}") from None
+        raise VerifyError(f"{what} cannot be opened ({type(error).__name__})") from None
 
 
 @contextmanager

@@ -81,11 +81,19 @@ def dask_options(sub: argparse.ArgumentParser) -> None:
     )
 
 
-def storage(sub: argparse.ArgumentParser, *, inbox: bool = True) -> None:
-    """The job's places and rule file, with their defaults (flows/common/config.py)."""
+def storage(
+    sub: argparse.ArgumentParser, *, inbox: bool = True, analytics_help: str | None = None
+) -> None:
+    """The job's places and rule file, with their defaults (flows/common/config.py).
+
+    With `analytics_help`, `--analytics` has no default: the command reads the
+    analysts' database only when it is named (`jvn verify`)."""
     if inbox:
         sub.add_argument("--inbox", type=Path, default=DEFAULT_INBOX)
     sub.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
-    sub.add_argument("--analytics", type=Path, default=DEFAULT_ANALYTICS)
+    if analytics_help is None:
+        sub.add_argument("--analytics", type=Path, default=DEFAULT_ANALYTICS)
+    else:
+        sub.add_argument("--analytics", type=Path, default=None, help=analytics_help)
     sub.add_argument("--feed", type=Path, default=DEFAULT_FEED)
     sub.add_argument("--rules", type=Path, default=default_rules_path())

@@ -23,12 +23,20 @@ def add_commands(commands: Any, storage: Callable[..., None]) -> None:
         help="re-check the live feed against its manifest, the warehouse and the rules",
         description=(
             "Re-check the live feed: CURRENT, every file's sha256 and row count against the "
-            "manifest, every record against the warehouse's decisions, and the feed against "
-            "the rule file (the live run's state decided again). Exit 0: all hold; "
+            "manifest, every record against the warehouse's decisions, the feed against "
+            "the rule file (the live run's state decided again), and with --analytics the "
+            "analysts' database against the warehouse. Exit 0: all hold; "
             "1: mismatches (listed by kind and count); 2: bad configuration."
         ),
     )
-    storage(verify, inbox=False)
+    storage(
+        verify,
+        inbox=False,
+        analytics_help=(
+            "also check this analysts' database against the warehouse (its patient keys "
+            "recomputed when JVN_PSEUDONYM_KEY or JVN_PSEUDONYM_KEY_FILE is set)"
+        ),
+    )
 
 
 def run(arguments: argparse.Namespace) -> int | None:
@@ -36,10 +44,16 @@ def run(arguments: argparse.Namespace) -> int | None:
     if arguments.command != "verify":
         return None
     from flows.audit.verify import VerifyError, verify
-    from flows.common.config import ConfigError
+    from flows.common.config import ConfigError, pseudonym_key_if_set
 
     try:
-        report = verify(arguments.feed, arguments.warehouse, arguments.rules)
+        report = verify(
+            arguments.feed,
+            arguments.warehouse,
+            arguments.rules,
+            analytics=arguments.analytics,
+            pseudonym_key=pseudonym_key_if_set() if arguments.analytics else None,
+        )
     except VerifyError as error:
         raise ConfigError(str(error)) from None
     except Exception as error:

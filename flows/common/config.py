@@ -64,6 +64,16 @@ def pseudonym_key() -> str:
     return value
 
 
+def pseudonym_key_if_set() -> str | None:
+    """The pseudonym key when one is configured, None when neither variable is set
+    (a configured key that cannot be read is still a ConfigError)."""
+    if _held_key is None and not (
+        os.environ.get(KEY_VARIABLE) or os.environ.get(KEY_FILE_VARIABLE)
+    ):
+        return None
+    return pseudonym_key()
+
+
 @contextmanager
 def key_withheld_from_children() -> Iterator[str]:
     """Hold the pseudonym key in this process only, for the duration of a run.

@@ -63,6 +63,12 @@ _LOCK_CONFLICT = "Could not set lock on file"
 """The start of DuckDB's message when another process holds the file."""
 
 
+def held_by_another_process(error: duckdb.Error) -> bool:
+    """Whether DuckDB refused a file because another process holds its lock (not a
+    damaged file, not a missing one: those are IOExceptions too)."""
+    return isinstance(error, duckdb.IOException) and _LOCK_CONFLICT in str(error)
+
+
 def open_waiting(
     path: Path,
     *,
@@ -79,7 +85,7 @@ def open_waiting(
         try:
             return duckdb.connect(str(path), read_only=read_only, config=config or {})
         except duckdb.IOException as error:
-            if _LOCK_CONFLICT not in str(error):
+            if not held_by_another_process(error):
                 raise
             left = deadline - time.monotonic()
             if left <= 0:

@@ -19,9 +19,11 @@ import pytest
 
 from flows.cli import main
 from flows.common.lock import RunLock
+from tests.duckdb_sessions import session_in_another_process
 from tests.trust_support import (
     DAY_1,
     DAY_2,
+    PSEUDONYM_KEY,
     Job,
     describe,
     job_env,
@@ -323,6 +325,168 @@ def test_rule_file_of_another_version(
     assert (status, mismatches(out)) == (1, {"rules_file_differs_from_feed": 1})
 
 
+# --- the analysts' database against the warehouse (--analytics) ------------------
+
+
+def verify_analytics(job: Job, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
+    return verify(job, capsys, "--analytics", str(job.analytics), *extra)
+
+
+def tamper_analytics(job: Job, *statements: str) -> None:
+    with duckdb.connect(str(job.analytics)) as connection:
+        for statement in statements:
+            connection.execute(statement)
+
+
+@pytest.fixture
+def key(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The installation's pseudonym key, set as `jvn verify` reads it."""
+    monkeypatch.setenv("JVN_PSEUDONYM_KEY", PSEUDONYM_KEY)
+    return PSEUDONYM_KEY
+
+
+@pytest.fixture
+def no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("JVN_PSEUDONYM_KEY", raising=False)
+    monkeypatch.delenv("JVN_PSEUDONYM_KEY_FILE", raising=False)
+
+
+def one_record(job: Job) -> str:
+    """A record of a patient with several records (the last run decided it)."""
+    with duckdb.connect(str(job.analytics), read_only=True) as connection:
+        row = connection.execute(
+            "SELECT min(record_id) FROM record_visibility WHERE patient_key IN ("
+            "  SELECT patient_key FROM record_visibility WHERE patient_key IS NOT NULL"
+            "  GROUP BY patient_key HAVING count(*) > 1)"
+        ).fetchone()
+    assert row is not None and row[0] is not None
+    return str(row[0])
+
+
+def test_analysts_database_verifies_with_patient_keys_recomputed(
+    job: Job, key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, text = verify_analytics(job, capsys)
+    assert status == 0, text
+    assert "the analysts' database against the warehouse" in text
+    assert "patient keys recomputed" in text
+
+
+def test_without_the_key_patient_keys_are_checked_for_consistency(
+    job: Job, no_key: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, text = verify_analytics(job, capsys)
+    assert status == 0, text
+    assert "patient keys checked for consistency only" in text
+
+
+def test_without_analytics_a_note_says_it_was_not_checked(
+    job: Job, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, text = verify(job, capsys)
+    assert status == 0, text
+    assert "analysts' database was not checked" in text
+
+
+def test_analysts_row_altered(job: Job, key: str, capsys: pytest.CaptureFixture[str]) -> None:
+    tamper_analytics(
+        job,
+        f"UPDATE record_visibility SET visible = NOT visible WHERE record_id = '{one_record(job)}'",
+    )
+    status, text = verify_analytics(job, capsys)
+    assert (status, mismatches(text)) == (1, {"analytics_record_differs_from_decision": 1})
+
+
+def test_analysts_row_missing(job: Job, key: str, capsys: pytest.CaptureFixture[str]) -> None:
+    tamper_analytics(job, f"DELETE FROM record_visibility WHERE record_id = '{one_record(job)}'")
+    status, text = verify_analytics(job, capsys)
+    assert (status, mismatches(text)) == (1, {"decision_missing_from_analytics": 1})
+
+
+def test_analysts_row_twice(job: Job, key: str, capsys: pytest.CaptureFixture[str]) -> None:
+    record = one_record(job)
+    tamper_analytics(
+        job,
+        "INSERT INTO record_visibility SELECT * FROM record_visibility "
+        f"WHERE record_id = '{record}'",
+    )
+    status, text = verify_analytics(job, capsys)
+    assert (status, mismatches(text)) == (1, {"analytics_record_id_repeated": 1})
+
+
+def test_analysts_row_of_no_record(job: Job, key: str, capsys: pytest.CaptureFixture[str]) -> None:
+    tamper_analytics(
+        job,
+        "INSERT INTO record_visibility SELECT * REPLACE ('no-such-record' AS record_id) "
+        f"FROM record_visibility WHERE record_id = '{one_record(job)}'",
+    )
+    status, text = verify_analytics(job, capsys)
+    assert (status, mismatches(text)) == (1, {"analytics_record_not_in_decisions": 1})
+
+
+def test_wrong_patient_key_is_found_with_the_key(
+    job: Job, key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tamper_analytics(
+        job,
+        "UPDATE record_visibility SET patient_key = md5(patient_key) "
+        f"WHERE record_id = '{one_record(job)}'",
+    )
+    status, text = verify_analytics(job, capsys)
+    assert (status, mismatches(text)) == (1, {"analytics_patient_key_differs": 1})
+
+
+def test_patient_key_of_another_patient_is_found_without_the_key(
+    job: Job, no_key: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = one_record(job)
+    tamper_analytics(
+        job,
+        "UPDATE record_visibility SET patient_key = (SELECT max(patient_key) FROM "
+        f"record_visibility WHERE patient_key <> (SELECT patient_key FROM record_visibility "
+        f"WHERE record_id = '{record}')) WHERE record_id = '{record}'",
+    )
+    status, text = verify_analytics(job, capsys)
+    assert status == 1
+    assert set(mismatches(text)) == {"analytics_patient_keys_inconsistent"}
+
+
+def test_analysts_change_missing(job: Job, key: str, capsys: pytest.CaptureFixture[str]) -> None:
+    tamper_analytics(
+        job,
+        "DELETE FROM decision_changes WHERE record_id = "
+        "(SELECT min(record_id) FROM decision_changes)",
+    )
+    status, text = verify_analytics(job, capsys)
+    assert status == 1
+    assert set(mismatches(text)) == {"warehouse_change_missing_from_analytics"}
+
+
+def test_analysts_database_of_an_earlier_run(
+    job: Job, key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What a run whose analytics commit failed leaves, until the next run rebuilds it."""
+    tamper_analytics(job, "UPDATE build_info SET run_id = 'an-earlier-run'")
+    status, text = verify_analytics(job, capsys)
+    assert (status, mismatches(text)) == (1, {"analytics_not_from_latest_published_run": 1})
+    assert "next run rebuilds it" in text
+
+
+def test_personal_data_column_in_the_analysts_database(
+    job: Job, key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tamper_analytics(job, "CREATE TABLE leaked AS SELECT 'x' AS patient_id")
+    status, text = verify_analytics(job, capsys)
+    assert (status, mismatches(text)) == (1, {"analytics_holds_a_personal_data_column": 1})
+
+
+def test_analysts_database_checked_from_the_command_line(job: Job, tmp_path: Path) -> None:
+    """The command as an operator runs it: the environment's key, a separate process."""
+    result = jvn(["verify", *job.storage_args()], job_env(tmp_path / "prefect"))
+    assert result.returncode == 0, describe(result)
+    assert "patient keys recomputed" in result.stdout
+
+
 # --- exit 2: cannot verify ----------------------------------------------------------
 
 
@@ -345,6 +509,48 @@ def test_run_in_progress_exits_2(job: Job, capsys: pytest.CaptureFixture[str]) -
         status, text = verify(job, capsys)
     assert status == 2
     assert "in progress" in text
+
+
+def test_missing_analytics_exits_2_in_one_line(
+    job: Job, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, text = verify(job, capsys, "--analytics", str(tmp_path / "typo.duckdb"))
+    assert status == 2
+    assert len(text.strip().splitlines()) == 1
+    assert "no analysts' database" in text
+
+
+def test_analytics_that_is_not_a_database_exits_2_in_one_line(
+    job: Job, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hostile = tmp_path / "hostile.duckdb"
+    hostile.write_bytes(b"DUCK" + bytes(range(256)) * 64)
+    status, text = verify(job, capsys, "--analytics", str(hostile))
+    assert status == 2
+    assert len(text.strip().splitlines()) == 1
+    assert "cannot be opened" in text
+
+
+def test_analytics_held_for_writing_exits_2(job: Job, capsys: pytest.CaptureFixture[str]) -> None:
+    session = session_in_another_process(job.analytics, read_only=False, seconds=60)
+    try:
+        status, text = verify(job, capsys, "--analytics", str(job.analytics))
+    finally:
+        session.kill()
+        session.wait()
+    assert status == 2
+    assert "open for writing by another process" in text
+
+
+def test_warehouse_that_is_not_a_database_is_not_called_busy(
+    job: Job, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job.warehouse.unlink()
+    job.warehouse.write_bytes(b"not a database\n" * 100)
+    status, text = verify(job, capsys)
+    assert status == 2
+    assert "cannot be opened" in text
+    assert "another process" not in text
 
 
 @pytest.fixture(autouse=True)
