@@ -1,8 +1,9 @@
 -- The analysts' `record_visibility` (attached as `a`) against what the
--- warehouse's decisions give (`expected_visibility`), patient keys aside:
--- rows for records not decided, decided records with no row, records whose
--- one row differs, and record ids that appear more than once (counted there
--- alone).
+-- warehouse's decisions give (`expected_visibility`), patient keys aside,
+-- matched by record id: rows for records not decided, decided records with no
+-- row, records whose row differs in any column, and record ids that appear
+-- more than once (counted there alone). Rows compare as whole structs, so
+-- every column counts without naming one here.
 WITH analysts AS (
     SELECT * EXCLUDE (patient_key) FROM a.record_visibility
 ),
@@ -12,17 +13,20 @@ expected AS (
 repeated AS (
     SELECT record_id FROM analysts GROUP BY record_id HAVING count(*) > 1
 ),
-unmatched AS (
-    SELECT * FROM analysts
-    EXCEPT ALL
-    SELECT * FROM expected
+matched AS (
+    SELECT
+        analysts.record_id AS analysts_id,
+        expected.record_id AS expected_id,
+        analysts IS DISTINCT FROM expected AS differs
+    FROM analysts
+    FULL JOIN expected ON analysts.record_id = expected.record_id
 )
 SELECT
-    (SELECT count(*) FROM analysts
-     WHERE record_id IS NULL OR record_id NOT IN (SELECT record_id FROM expected)) AS not_decided,
-    (SELECT count(*) FROM expected
-     WHERE record_id NOT IN (SELECT record_id FROM analysts WHERE record_id IS NOT NULL)) AS missing,
-    (SELECT count(DISTINCT record_id) FROM unmatched
-     WHERE record_id IN (SELECT record_id FROM expected)
-       AND record_id NOT IN (SELECT record_id FROM repeated)) AS differing,
+    count(*) FILTER (WHERE expected_id IS NULL) AS not_decided,
+    count(*) FILTER (WHERE analysts_id IS NULL) AS missing,
+    count(*) FILTER (
+        WHERE differs AND analysts_id IS NOT NULL AND expected_id IS NOT NULL
+          AND analysts_id NOT IN (SELECT record_id FROM repeated)
+    ) AS differing,
     (SELECT count(*) FROM repeated) AS repeated
+FROM matched

@@ -462,6 +462,27 @@ def test_analysts_change_missing(job: Job, key: str, capsys: pytest.CaptureFixtu
     assert set(mismatches(text)) == {"warehouse_change_missing_from_analytics"}
 
 
+def test_analysts_change_altered(job: Job, key: str, capsys: pytest.CaptureFixture[str]) -> None:
+    tamper_analytics(
+        job,
+        "UPDATE decision_changes SET after_reason = 'shown_by_mistake' WHERE record_id = "
+        "(SELECT min(record_id) FROM decision_changes)",
+    )
+    status, text = verify_analytics(job, capsys)
+    assert (status, mismatches(text)) == (1, {"analytics_change_differs_from_warehouse": 1})
+
+
+def test_analysts_change_twice(job: Job, key: str, capsys: pytest.CaptureFixture[str]) -> None:
+    tamper_analytics(
+        job,
+        "INSERT INTO decision_changes SELECT * FROM decision_changes WHERE record_id = "
+        "(SELECT min(record_id) FROM decision_changes) LIMIT 1",
+    )
+    status, text = verify_analytics(job, capsys)
+    assert status == 1
+    assert mismatches(text).get("change_repeated") == 1
+
+
 def test_analysts_database_of_an_earlier_run(
     job: Job, key: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
