@@ -158,8 +158,8 @@ def build(
     built whole from the warehouse; so is `decision_changes`, unless the live
     database was built by the published run just before `run_id` and holds as
     many changes as the warehouse has for the runs before this one: then its
-    rows are read from there (in their order) and this run's appended, instead
-    of joining and sorting the whole history again.
+    rows are read from there and this run's appended, instead of joining the
+    whole history again.
     """
     key = pseudonym_key()
     with closing(_connect(warehouse)) as connection:
@@ -369,15 +369,13 @@ def _attach_live_changes(
 
 
 def _copy_live_changes(connection: duckdb.DuckDBPyConnection) -> None:
-    """`decision_changes` of the new database: the attached live one's rows, in their
-    order (run, then record, as a whole build sorts them)."""
-    connection.execute("SET preserve_insertion_order = true")
+    """`decision_changes` of the new database: the attached live one's rows (in no
+    particular order, as a whole build writes them)."""
     try:
         connection.execute(
             f"CREATE TABLE analytics.decision_changes AS SELECT * FROM {_LIVE}.decision_changes"
         )
     finally:
-        connection.execute("SET preserve_insertion_order = false")
         connection.execute(f"DETACH {_LIVE}")
 
 
