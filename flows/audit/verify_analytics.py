@@ -115,12 +115,11 @@ def _check_records(
     connection: duckdb.DuckDBPyConnection, pseudonym_key: str | None, report: Findings
 ) -> None:
     # Without the key the keys are not compared: any key fills the column.
-    connection.execute(
-        f"CREATE OR REPLACE TEMP TABLE expected_visibility AS "
-        f"{load_sql('analytics/record_visibility')}",
-        {"key": pseudonym_key or "no key: keys are not compared", "only_records": None},
-    )
-    if not _same_columns(connection, "record_visibility", "expected_visibility"):
+    parameters: dict[str, object] = {
+        "key": pseudonym_key or "no key: keys are not compared",
+        "only_records": None,
+    }
+    if not _expected(connection, "record_visibility", parameters):
         report.add("analytics_columns_differ_from_decisions")
         return
     counts = connection.execute(load_sql("verify/analytics_records")).fetchall()[0]
@@ -145,12 +144,7 @@ def _check_records(
 
 
 def _check_changes(connection: duckdb.DuckDBPyConnection, report: Findings) -> None:
-    connection.execute(
-        f"CREATE OR REPLACE TEMP TABLE expected_changes AS "
-        f"{load_sql('analytics/decision_changes')}",
-        {"only_run": None},
-    )
-    if not _same_columns(connection, "decision_changes", "expected_changes"):
+    if not _expected(connection, "decision_changes", {"only_run": None}):
         report.add("analytics_columns_differ_from_changes")
         return
     counts = connection.execute(load_sql("verify/analytics_changes")).fetchall()[0]
@@ -168,6 +162,19 @@ def _has_table(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
             {"db": ANALYTICS_SCHEMA, "t": table},
         )
     )
+
+
+def _expected(
+    connection: duckdb.DuckDBPyConnection, table: str, parameters: dict[str, object]
+) -> bool:
+    """`expected_<table>`: what the analysts' build query for `table` gives from the
+    warehouse; whether the analysts' table has its columns (names, types, order)."""
+    expected = f"expected_{table}"
+    connection.execute(
+        f"CREATE OR REPLACE TEMP TABLE {expected} AS {load_sql(f'analytics/{table}')}",
+        parameters,
+    )
+    return _same_columns(connection, table, expected)
 
 
 def _same_columns(connection: duckdb.DuckDBPyConnection, table: str, expected: str) -> bool:

@@ -1,5 +1,5 @@
 -- The analysts' `record_visibility` (attached as `a`) against what the
--- warehouse's decisions give (`expected_visibility`), patient keys aside,
+-- warehouse's decisions give (`expected_record_visibility`), patient keys aside,
 -- matched by record id: rows for records not decided, decided records with no
 -- row, records whose row differs in any column, and record ids that appear
 -- more than once (counted there alone). Rows compare as whole structs, so
@@ -8,7 +8,7 @@ WITH analysts AS (
     SELECT * EXCLUDE (patient_key) FROM a.record_visibility
 ),
 expected AS (
-    SELECT * EXCLUDE (patient_key) FROM expected_visibility
+    SELECT * EXCLUDE (patient_key) FROM expected_record_visibility
 ),
 repeated AS (
     SELECT record_id FROM analysts GROUP BY record_id HAVING count(*) > 1
