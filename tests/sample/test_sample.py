@@ -181,7 +181,11 @@ def local_date(system: str, text: str) -> date | None:
 def valid_pnrs(values: list[str]) -> list[bool]:
     """The job's own personnummer check (Luhn, real birth date), for many values at once."""
     frame = pl.DataFrame({"p": values}, schema={"p": pl.String})
-    valid = common.personnummer(pl.col("p")).patient_id.is_not_null().alias("valid")
+    valid = (
+        common.personnummer_parts(common.personnummer(pl.col("p")))
+        .patient_id.is_not_null()
+        .alias("valid")
+    )
     return frame.select(valid)["valid"].to_list()
 
 

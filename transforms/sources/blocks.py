@@ -48,7 +48,7 @@ def _iso_date(value: pl.Expr) -> pl.Expr:
 
 def to_canonical(raw: pl.LazyFrame, context: DeliveryContext) -> pl.LazyFrame:
     """Block rows (all strings) -> canonical block versions plus `error`."""
-    pnr = common.personnummer(pl.col("pnr"))
+    pnr = common.personnummer_parts(common.personnummer(pl.col("pnr")))
     valid_to_text = common.text("valid_to")
     documented_from_text = common.text("documented_from")
     documented_to_text = common.text("documented_to")

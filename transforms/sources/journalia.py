@@ -57,9 +57,15 @@ _TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 def to_canonical(raw: pl.LazyFrame, context: DeliveryContext) -> pl.LazyFrame:
     """Journalia rows (all strings) -> canonical record versions plus `error`."""
-    pnr = common.personnummer(pl.col("pnr"))
-    documented_local = common.naive_local_timestamp(pl.col("created"), _TIME_FORMAT)
-    parsed = raw.with_columns(
+    # What two columns read is parsed once, into a column of its own first:
+    # polars evaluates an expression once per use.
+    staged = raw.with_columns(
+        _personnummer=common.personnummer(pl.col("pnr")),
+        _documented_local=common.naive_local_timestamp(pl.col("created"), _TIME_FORMAT),
+    )
+    pnr = common.personnummer_parts(pl.col("_personnummer"))
+    documented_local = pl.col("_documented_local")
+    parsed = staged.with_columns(
         source_record_id=common.text("id"),
         record_version=common.positive_int(pl.col("version")),
         patient_id=pnr.patient_id,

@@ -65,11 +65,18 @@ _TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 def to_canonical(raw: pl.LazyFrame, context: DeliveryContext) -> pl.LazyFrame:
     """Melior rows (all strings) -> canonical record versions plus `error`."""
-    pnr = common.personnummer(pl.col("Personnummer"))
-    documented_local = common.naive_local_timestamp(pl.col("Dokumenttid"), _TIME_FORMAT)
-    signed_at_text = common.text("Signeringstid")
+    # What two columns read is parsed once, into a column of its own first:
+    # polars evaluates an expression once per use.
+    staged = raw.with_columns(
+        _personnummer=common.personnummer(pl.col("Personnummer")),
+        _documented_local=common.naive_local_timestamp(pl.col("Dokumenttid"), _TIME_FORMAT),
+        _signed_at_text=common.text("Signeringstid"),
+    )
+    pnr = common.personnummer_parts(pl.col("_personnummer"))
+    documented_local = pl.col("_documented_local")
+    signed_at_text = pl.col("_signed_at_text")
     signed_at_local = common.naive_local_timestamp(signed_at_text, _TIME_FORMAT)
-    parsed = raw.with_columns(
+    parsed = staged.with_columns(
         source_record_id=common.text("DokumentID"),
         record_version=common.positive_int(pl.col("Version")),
         patient_id=pnr.patient_id,

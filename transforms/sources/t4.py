@@ -52,9 +52,15 @@ INFO_TYPES = {
 
 def to_canonical(raw: pl.LazyFrame, context: DeliveryContext) -> pl.LazyFrame:
     """T4 rows (all strings) -> canonical record versions plus `error`."""
-    pnr = common.personnummer(pl.col("patient_pnr"))
-    documented_at = common.offset_timestamp(pl.col("entry_datetime"))
-    parsed = raw.with_columns(
+    # What two columns read is parsed once, into a column of its own first:
+    # polars evaluates an expression once per use.
+    staged = raw.with_columns(
+        _personnummer=common.personnummer(pl.col("patient_pnr")),
+        _documented_at_utc=common.offset_timestamp(pl.col("entry_datetime")),
+    )
+    pnr = common.personnummer_parts(pl.col("_personnummer"))
+    documented_at = pl.col("_documented_at_utc")
+    parsed = staged.with_columns(
         source_record_id=common.text("journal_id"),
         record_version=common.positive_int(pl.col("rev")),
         patient_id=pnr.patient_id,
