@@ -31,10 +31,9 @@ import polars as pl
 import pyarrow as pa
 
 from flows.common.errors import DeliveryFileError, LocalFailure, errno_of
-from flows.common.files import sql_string
 from flows.common.sql import load_sql
 from flows.common.warehouse import limit_resources
-from flows.load import skipped_lines
+from flows.load import json_fields, skipped_lines
 from flows.load.bad_rows import reject_ids
 from flows.load.encoding import (
     CHUNK,
@@ -229,7 +228,12 @@ def parse_in_slices(
             **options,
             **({"blank": skipped_lines.JSON_WHITE_SPACE} if fmt.kind == "ndjson" else {}),
         }
-        query = f"SELECT {', '.join(fmt.raw_columns)} FROM ({_with_json_fields(read, fmt)})"
+        with_json = fmt.kind == "ndjson" and bool(fmt.json_fields)
+        query = (
+            json_fields.select_fields(read, fmt)
+            if with_json
+            else f"SELECT {', '.join(fmt.raw_columns)} FROM ({read})"
+        )
         parsed = 0
         # Line breaks inside the parsed fields, against the file's (`skipped_lines`).
         breaks_in_fields = BreakCounts()
@@ -243,6 +247,8 @@ def parse_in_slices(
         except (duckdb.Error, OSError, pa.ArrowException) as error:
             raise _parse_failure(error, fmt, work_dir) from None
         assert isinstance(schema, pl.DataFrame)
+        if with_json:
+            schema = json_fields.resolve_duplicate_keys(schema, fmt)
         pieces: list[pl.DataFrame] = []
         held = 0
         while True:
@@ -255,6 +261,8 @@ def parse_in_slices(
             if batch is not None and batch.num_rows:
                 frame = pl.from_arrow(batch)
                 assert isinstance(frame, pl.DataFrame)
+                if with_json:
+                    frame = json_fields.resolve_duplicate_keys(frame, fmt)
                 pieces.append(frame)
                 held += frame.height
             while held >= rows_per_slice or (batch is None and (held or not parsed)):
@@ -376,91 +384,6 @@ def _refuse_uncountable_lines(utf8_path: Path) -> None:
     line = scan_line_lengths(utf8_path)
     if line is not None:
         raise DeliveryFileError(long_line_reason(line))
-
-
-def _with_json_fields(read: str, fmt: SourceFormat) -> str:
-    """For NDJSON: pick the adapter's fields out of each line, parsing it once.
-
-    A line that is not a JSON object yields nulls (and `json_object` "false");
-    the guard keeps DuckDB's JSON functions from ever seeing invalid JSON, whose
-    error messages would quote the line.
-
-    A key written twice in the object, or in an object a field is read from
-    (`"rev": 1, "rev": 2`, `patient.pnr` twice), makes `json_duplicate_key`
-    "true", and a field at such a key (or below it) is not read (null): DuckDB
-    would take the first, other readers the last, and the contract says never
-    guess. The sender's own key names are never part of the output.
-    """
-    if fmt.kind != "ndjson" or not fmt.json_fields:
-        return read
-    texts = [(name, path) for name, path, kind in fmt.json_fields if kind == "text"]
-    jsons = [(name, path) for name, path, kind in fmt.json_fields if kind == "json"]
-    parents = sorted({prefix for _, path, _ in fmt.json_fields for prefix in _prefixes(path)[:-1]})
-    keys = f"json_keys(line, [{', '.join(sql_string(parent) for parent in parents)}])"
-    repeated = " OR ".join(
-        f"len(object_keys[{i}]) <> len(list_distinct(object_keys[{i}]))"
-        for i in range(1, len(parents) + 1)
-    )
-    # The paths of the keys written more than once, for the rare line that has one.
-    duplicated = ", ".join(
-        f"list_transform(list_filter(object_keys[{i}], "
-        f"lambda k, n: list_position(object_keys[{i}], k) <> n), "
-        f"lambda k: {sql_string(parent + '.')} || k)"
-        for i, parent in enumerate(parents, start=1)
-    )
-    selects = [
-        "line",
-        "CASE WHEN is_object THEN 'true' ELSE 'false' END AS json_object",
-        f"CASE WHEN {repeated} THEN list_concat({duplicated}) END AS duplicated_paths",
-    ]
-    for group, function, cast in (
-        (texts, "json_extract_string", ""),
-        (jsons, "json_extract", "::VARCHAR[]"),
-    ):
-        if not group:
-            continue
-        paths = ", ".join(sql_string(path) for _, path in group)
-        selects.append(
-            f"CASE WHEN is_object THEN {function}(line, [{paths}]){cast} END AS {function}_values"
-        )
-
-    def unpack(values: str, index: int, name: str, path: str) -> str:
-        prefixes = ", ".join(sql_string(prefix) for prefix in _prefixes(path)[1:])
-        return (
-            f"CASE WHEN duplicated_paths IS NULL THEN {values}[{index}] "
-            f"WHEN NOT list_has_any(duplicated_paths, [{prefixes}]) THEN {values}[{index}] "
-            f"END AS {name}"
-        )
-
-    unpacked = [
-        "line",
-        "json_object",
-        "CASE WHEN duplicated_paths IS NULL THEN 'false' ELSE 'true' END AS json_duplicate_key",
-    ]
-    unpacked += [
-        unpack("json_extract_string_values", i + 1, name, path)
-        for i, (name, path) in enumerate(texts)
-    ]
-    unpacked += [
-        unpack("json_extract_values", i + 1, name, path) for i, (name, path) in enumerate(jsons)
-    ]
-    return (
-        # Valid JSON that opens with a brace is an object: its type is asked only
-        # of the rest (one parse of every line fewer).
-        "WITH lines AS (SELECT line, CASE WHEN NOT json_valid(line) THEN false "
-        "WHEN starts_with(line, '{') THEN true "
-        f"ELSE json_type(line) = 'OBJECT' END AS is_object FROM ({read})), "
-        f"keyed AS (SELECT line, is_object, CASE WHEN is_object THEN {keys} END AS object_keys "
-        "FROM lines), "
-        f"extracted AS (SELECT {', '.join(selects)} FROM keyed) "
-        f"SELECT {', '.join(unpacked)} FROM extracted"
-    )
-
-
-def _prefixes(path: str) -> list[str]:
-    """`$.a.b` -> [`$`, `$.a`, `$.a.b`]: the path and the objects above it."""
-    parts = path.split(".")
-    return [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def scan_raw(

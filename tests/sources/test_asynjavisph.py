@@ -399,6 +399,39 @@ def test_id_written_twice_is_unreadable(tmp_path: Path) -> None:
     assert run.output["record_id"][0] is None
 
 
+def test_object_written_twice_leaves_every_field_below_it_unread(tmp_path: Path) -> None:
+    line = json.dumps(_record(), ensure_ascii=False)
+    start = line.index('"patient": ')
+    end = line.index("}", start) + 1
+    twice = line[:end] + ", " + line[start:end] + line[end:]
+    run = _run_lines(tmp_path, [twice])
+    assert "duplicate key in the JSON object" in run.output["error"][0]
+    assert run.output["patient_id"][0] is None
+    assert run.output["record_id"][0] == "asynjavisph:AV-1"
+
+
+def test_unknown_key_written_twice_is_a_duplicate(tmp_path: Path) -> None:
+    line = json.dumps(_record(), ensure_ascii=False)
+    run = _run_lines(tmp_path, ['{"extra": 1, "extra": 2, ' + line[1:]])
+    assert "duplicate key in the JSON object" in run.output["error"][0]
+    assert run.output["record_id"][0] == "asynjavisph:AV-1"
+
+
+def test_a_key_written_twice_leaves_the_lines_beside_it_whole(tmp_path: Path) -> None:
+    run = _run_lines(
+        tmp_path,
+        [
+            json.dumps(_record(id="AV-1", rev=3)),
+            _with_duplicate("rev", "1", "2"),
+            json.dumps(_record(id="AV-3", rev=4)),
+        ],
+    )
+    assert run.valid["record_id"].to_list() == ["asynjavisph:AV-1", "asynjavisph:AV-3"]
+    assert run.valid["record_version"].to_list() == [3, 4]
+    assert run.invalid["source_row"].to_list() == [2]
+    assert run.invalid["record_version"].to_list() == [None]
+
+
 def test_unknown_key_written_once_is_not_a_duplicate(tmp_path: Path) -> None:
     record = _record()
     record["extra"] = {"rev": 5}
