@@ -25,6 +25,11 @@ _KEYS_PREFIX = "__jvn_keys_"
 """The key lists' columns between DuckDB and polars (never an adapter's column)."""
 
 
+def applies(fmt: SourceFormat) -> bool:
+    """Whether the format's rows are picked out of JSON lines (`select_fields`)."""
+    return fmt.kind == "ndjson" and bool(fmt.json_fields)
+
+
 def prefixes(path: str) -> list[str]:
     """`$.a.b` -> [`$`, `$.a`, `$.a.b`]: the path and the objects above it."""
     parts = path.split(".")

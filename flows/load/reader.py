@@ -228,7 +228,7 @@ def parse_in_slices(
             **options,
             **({"blank": skipped_lines.JSON_WHITE_SPACE} if fmt.kind == "ndjson" else {}),
         }
-        with_json = fmt.kind == "ndjson" and bool(fmt.json_fields)
+        with_json = json_fields.applies(fmt)
         query = (
             json_fields.select_fields(read, fmt)
             if with_json

@@ -432,6 +432,18 @@ def test_a_key_written_twice_leaves_the_lines_beside_it_whole(tmp_path: Path) ->
     assert run.invalid["record_version"].to_list() == [None]
 
 
+def test_one_key_written_twice_among_fifty_thousand_is_found(tmp_path: Path) -> None:
+    many = "".join(f'"k{number}": {number}, ' for number in range(50_000))
+    line = json.dumps(_record(), ensure_ascii=False)
+    run = _run_lines(
+        tmp_path,
+        ["{" + many + line[1:], '{"k7": 0, ' + many + line[1:]],
+    )
+    assert run.output["error"][0] is None
+    assert "duplicate key in the JSON object" in run.output["error"][1]
+    assert run.output["record_id"].to_list() == ["asynjavisph:AV-1"] * 2
+
+
 def test_unknown_key_written_once_is_not_a_duplicate(tmp_path: Path) -> None:
     record = _record()
     record["extra"] = {"rev": 5}

@@ -79,15 +79,14 @@ def _json_boolean(column: str) -> pl.Expr:
 
 def to_canonical(raw: pl.LazyFrame, context: DeliveryContext) -> pl.LazyFrame:
     """AsynjaVisph lines (one JSON object each) -> canonical record versions plus `error`."""
-    # What two columns read is parsed once, into a column of its own first:
-    # polars evaluates an expression once per use.
+    # What two columns read is parsed once (see `common`).
     staged = raw.with_columns(
+        common.personnummer(pl.col("_pnr")),
         _is_object=pl.col("json_object") == "true",
-        _personnummer=common.personnummer(pl.col("_pnr")),
         _documented_at_utc=common.offset_timestamp(pl.col("_documented_at")),
         _signed_at_text=common.text("_signed_at"),
     )
-    pnr = common.personnummer_parts(pl.col("_personnummer"))
+    pnr = common.personnummer_parts()
     documented_at = pl.col("_documented_at_utc")
     signed_at_text = pl.col("_signed_at_text")
     signed_at = common.offset_timestamp(signed_at_text)

@@ -6,6 +6,10 @@ Every parser here is lenient in the same way: a value it cannot read becomes
 null, and the adapter turns "required and null" into a row error. Nothing here
 raises on bad data, so no exception can carry a personnummer or journal text
 into a log.
+
+polars evaluates an expression once per use, so a parse that two canonical
+columns read (the personnummer, a documentation time) is put in a column of
+its own first, in an adapter's `staged` frame, and both columns read that.
 """
 
 from __future__ import annotations
@@ -87,22 +91,29 @@ class Personnummer:
     """Date of birth; for a samordningsnummer the day minus 60."""
 
 
+PERSONNUMMER_COLUMN = "_personnummer"
+"""Where an adapter stages the parsed personnummer (`personnummer`) for its parts."""
+
+
 def personnummer(value: pl.Expr) -> pl.Expr:
     """Read `YYYYMMDDNNNN` or `YYYYMMDD-NNNN`; Luhn-checked, birth date must exist.
 
     A samordningsnummer has 60 added to the day. Anything else is invalid. The
-    result is a struct: put it in a column of its own (`with_columns`) and read
-    its parts with `personnummer_parts`. polars evaluates an expression once per
-    use, so reading both parts off this expression parsed every number twice.
+    result is a struct named PERSONNUMMER_COLUMN: stage it (`with_columns`) and
+    read its parts with `personnummer_parts()` (read off this expression twice,
+    every number was parsed twice).
     """
     # Row by row in effect (each value on its own), so streaming needs no whole column.
     return value.map_batches(
         _parse_personnummer_batch, return_dtype=_PNR_STRUCT, is_elementwise=True
-    )
+    ).alias(PERSONNUMMER_COLUMN)
 
 
-def personnummer_parts(parsed: pl.Expr) -> Personnummer:
-    """The parts of a column `personnummer` filled, each null when the number is invalid."""
+def personnummer_parts(parsed: pl.Expr | None = None) -> Personnummer:
+    """The patient id and birth date of a parsed personnummer, each null when it is
+    invalid; by default of the one staged in PERSONNUMMER_COLUMN."""
+    if parsed is None:
+        parsed = pl.col(PERSONNUMMER_COLUMN)
     return Personnummer(
         patient_id=parsed.struct.field("patient_id"),
         birth_date=parsed.struct.field("birth_date"),

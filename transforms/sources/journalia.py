@@ -57,13 +57,12 @@ _TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 def to_canonical(raw: pl.LazyFrame, context: DeliveryContext) -> pl.LazyFrame:
     """Journalia rows (all strings) -> canonical record versions plus `error`."""
-    # What two columns read is parsed once, into a column of its own first:
-    # polars evaluates an expression once per use.
+    # What two columns read is parsed once (see `common`).
     staged = raw.with_columns(
-        _personnummer=common.personnummer(pl.col("pnr")),
+        common.personnummer(pl.col("pnr")),
         _documented_local=common.naive_local_timestamp(pl.col("created"), _TIME_FORMAT),
     )
-    pnr = common.personnummer_parts(pl.col("_personnummer"))
+    pnr = common.personnummer_parts()
     documented_local = pl.col("_documented_local")
     parsed = staged.with_columns(
         source_record_id=common.text("id"),

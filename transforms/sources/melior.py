@@ -65,14 +65,13 @@ _TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 def to_canonical(raw: pl.LazyFrame, context: DeliveryContext) -> pl.LazyFrame:
     """Melior rows (all strings) -> canonical record versions plus `error`."""
-    # What two columns read is parsed once, into a column of its own first:
-    # polars evaluates an expression once per use.
+    # What two columns read is parsed once (see `common`).
     staged = raw.with_columns(
-        _personnummer=common.personnummer(pl.col("Personnummer")),
+        common.personnummer(pl.col("Personnummer")),
         _documented_local=common.naive_local_timestamp(pl.col("Dokumenttid"), _TIME_FORMAT),
         _signed_at_text=common.text("Signeringstid"),
     )
-    pnr = common.personnummer_parts(pl.col("_personnummer"))
+    pnr = common.personnummer_parts()
     documented_local = pl.col("_documented_local")
     signed_at_text = pl.col("_signed_at_text")
     signed_at_local = common.naive_local_timestamp(signed_at_text, _TIME_FORMAT)

@@ -55,14 +55,13 @@ _DATE_FORMAT = "%Y-%m-%d"
 
 def to_canonical(raw: pl.LazyFrame, context: DeliveryContext) -> pl.LazyFrame:
     """Obstetrix rows (all strings) -> canonical record versions plus `error`."""
-    # What two columns read is parsed once, into a column of its own first:
-    # polars evaluates an expression once per use.
+    # What two columns read is parsed once (see `common`).
     staged = raw.with_columns(
-        _personnummer=common.personnummer(pl.col("personal_number")),
+        common.personnummer(pl.col("personal_number")),
         # A date-only value parses as local midnight, which no DST switch skips.
         _documented_local=common.naive_local_timestamp(pl.col("document_date"), _DATE_FORMAT),
     )
-    pnr = common.personnummer_parts(pl.col("_personnummer"))
+    pnr = common.personnummer_parts()
     documented_local = pl.col("_documented_local")
     parsed = staged.with_columns(
         source_record_id=common.text("record_id"),

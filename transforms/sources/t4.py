@@ -52,13 +52,12 @@ INFO_TYPES = {
 
 def to_canonical(raw: pl.LazyFrame, context: DeliveryContext) -> pl.LazyFrame:
     """T4 rows (all strings) -> canonical record versions plus `error`."""
-    # What two columns read is parsed once, into a column of its own first:
-    # polars evaluates an expression once per use.
+    # What two columns read is parsed once (see `common`).
     staged = raw.with_columns(
-        _personnummer=common.personnummer(pl.col("patient_pnr")),
+        common.personnummer(pl.col("patient_pnr")),
         _documented_at_utc=common.offset_timestamp(pl.col("entry_datetime")),
     )
-    pnr = common.personnummer_parts(pl.col("_personnummer"))
+    pnr = common.personnummer_parts()
     documented_at = pl.col("_documented_at_utc")
     parsed = staged.with_columns(
         source_record_id=common.text("journal_id"),
