@@ -13,10 +13,13 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows.common import config
 from flows.common.words import plural
+
+if TYPE_CHECKING:
+    from flows.pages.report_process import EarlyReport
 
 EXIT_OK = 0
 
@@ -95,7 +98,8 @@ def _page(arguments: argparse.Namespace) -> int:
 
 def _report(arguments: argparse.Namespace) -> int:
     from flows.common.config import ConfigError
-    from flows.pages.report import ReportError, default_report_path, write_report
+    from flows.common.paths import default_report_path
+    from flows.pages.report import ReportError, write_report
 
     out = arguments.out or default_report_path(arguments.analytics)
     try:
@@ -106,23 +110,22 @@ def _report(arguments: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def write_report_after_run(analytics: Path) -> Path | None:
+def write_report_after_run(report: EarlyReport) -> Path | None:
     """`jvn run`'s report beside the analysts' database; a failure is told, never fatal.
 
     The run is published by then: the report is a convenience on top, so its
     failure must not turn a published run into a failed one.
     """
-    from flows.pages.report import default_report_path, write_report
+    from flows.pages.report_process import ReportNotWritten
 
-    out = default_report_path(analytics)
     try:
-        write_report(analytics, out)
+        return report.write()
     except Exception as error:
         # A library error may quote a value: name only its type.
+        cause = error.type_name if isinstance(error, ReportNotWritten) else type(error).__name__
         print(
-            f"jvn: the run is published, but its report {out} could not be written "
-            f"({type(error).__name__}); run `jvn report` to retry",
+            f"jvn: the run is published, but its report {report.out} could not be written "
+            f"({cause}); run `jvn report` to retry",
             file=sys.stderr,
         )
         return None
-    return out

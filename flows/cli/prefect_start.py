@@ -46,7 +46,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from flows.common.config import KEY_FILE_VARIABLE, KEY_VARIABLE, environment_variable
+from flows.common.config import environment_variable, environment_without_key
 
 API_URL_VARIABLE = "PREFECT_API_URL"
 
@@ -176,12 +176,7 @@ def _decides_the_server(name: str) -> bool:
 def server_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The server process's environment: this one's, less the pseudonym key (and
     its file's name), with the temporary server's settings."""
-    environ = os.environ if environ is None else environ
-    env = {
-        name: value
-        for name, value in environ.items()
-        if name not in (KEY_VARIABLE, KEY_FILE_VARIABLE)
-    }
+    env = environment_without_key(environ)
     for name, value in SERVER_DEFAULTS.items():
         env.setdefault(name, value)
     env.update(SERVER_SETTINGS)

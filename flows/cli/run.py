@@ -47,6 +47,7 @@ from flows.common.config import (
 from flows.common.errors import FeedError, WarehouseBusy
 from flows.common.lock import RunLock, RunLocked
 from flows.common.warehouse import make_private, open_waiting
+from flows.pages.report_process import EarlyReport, report_started_early
 from flows.preflight import check_can_run
 from flows.publish.feed import claim_feed
 
@@ -168,7 +169,11 @@ def lock_wait_setting(seconds: float | None) -> Iterator[None]:
 
 
 def _run_flow(arguments: argparse.Namespace, as_of: date, server: EarlyServer) -> int:
-    with server.in_use():
+    with (
+        server.in_use(),
+        # Started before the flow's imports: its own imports and engine overlap the run.
+        report_started_early(arguments.analytics, wanted=not arguments.no_report) as report,
+    ):
         # Prefect is imported only for the commands that run the flow (`jvn --help`,
         # `jvn sample` and the rest start without it), and here after the early
         # server's address is in the environment, where Prefect reads it.
@@ -180,10 +185,12 @@ def _run_flow(arguments: argparse.Namespace, as_of: date, server: EarlyServer) -
             print(f"jvn: run failed, nothing published: {error}", file=sys.stderr)
             return EXIT_FAILED
         with server.flow_settings():
-            return _call_flow(nightly, arguments, as_of)
+            return _call_flow(nightly, arguments, as_of, report)
 
 
-def _call_flow(nightly: Any, arguments: argparse.Namespace, as_of: date) -> int:
+def _call_flow(
+    nightly: Any, arguments: argparse.Namespace, as_of: date, report: EarlyReport | None
+) -> int:
     flow_to_run = nightly.with_task_runner(
         arguments.dask, arguments.dask_address, arguments.dask_workers
     )
@@ -214,11 +221,11 @@ def _call_flow(nightly: Any, arguments: argparse.Namespace, as_of: date) -> int:
         # The run is published and recorded whoever reads its summary: a reader that
         # went away (`jvn run | head`) must not turn exit 0 or 3 into 141.
         discard_stdout()
-    if summary["status"] == "published" and not arguments.no_report:
-        report = write_report_after_run(arguments.analytics)
-        if report is not None and not arguments.json:
+    if summary["status"] == "published" and report is not None:
+        written = write_report_after_run(report)
+        if written is not None and not arguments.json:
             try:
-                print(f"  report        {report}", flush=True)
+                print(f"  report        {written}", flush=True)
             except BrokenPipeError:
                 discard_stdout()
     if summary["deliveries_rejected"]:

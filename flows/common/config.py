@@ -8,7 +8,7 @@ the command line (the pseudonym key, the warehouse lock wait) are read here.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -92,6 +92,17 @@ def key_withheld_from_children() -> Iterator[str]:
         _held_key = None
         if saved is not None:
             os.environ[KEY_VARIABLE] = saved
+
+
+def environment_without_key(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`environ` (this process's by default) less the pseudonym key and its file's
+    name: the environment of a process the job starts that must not hold the key."""
+    environ = os.environ if environ is None else environ
+    return {
+        name: value
+        for name, value in environ.items()
+        if name not in (KEY_VARIABLE, KEY_FILE_VARIABLE)
+    }
 
 
 @contextmanager

@@ -47,10 +47,14 @@ def analytics_building_path(analytics: Path) -> Path:
     return analytics.with_name(f".{analytics.name}.building")
 
 
+def default_report_path(analytics: Path) -> Path:
+    """Where `jvn run` writes the analysts' report: beside the database, `analytics.html`."""
+    return analytics.with_suffix(".html")
+
+
 def analytics_files(analytics: Path) -> list[Path]:
-    """The analysts' database, the file it is built in and the report written beside
-    it (flows/pages/report.py `default_report_path`)."""
-    return [analytics, analytics_building_path(analytics), analytics.with_suffix(".html")]
+    """The analysts' database, the file it is built in and the report written beside it."""
+    return [analytics, analytics_building_path(analytics), default_report_path(analytics)]
 
 
 def job_places(

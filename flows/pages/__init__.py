@@ -10,14 +10,19 @@ in `templates/`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import jinja2
+if TYPE_CHECKING:
+    import jinja2
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 def environment() -> jinja2.Environment:
     """The Jinja2 environment: HTML escaped everywhere, Markdown templates as written."""
+    # Imported here: `jvn run` imports this package for its report process, not for pages.
+    import jinja2
+
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2")),

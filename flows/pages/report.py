@@ -507,6 +507,7 @@ def write_report(analytics: Path, out: Path) -> None:
     write_atomically(out, render(build_report(analytics)), mode=0o640)
 
 
-def default_report_path(analytics: Path) -> Path:
-    """Where `jvn run` writes the report: beside the database, `analytics.html`."""
-    return analytics.with_suffix(".html")
+def warm_up() -> None:
+    """Start vl-convert's JavaScript engine: its first chart costs about 0.9 s, the
+    next ones milliseconds (flows/pages/report_process.py starts it early)."""
+    vl_convert.vegalite_to_svg({"mark": "point", "data": {"values": []}})
