@@ -60,7 +60,7 @@ from flows.decide.partition import (
     decide_partitions,
     group_label,
 )
-from flows.load.batches import DeliveryBatch, delivery_batches
+from flows.load.batches import delivery_batches
 from flows.load.inbox import DeliveryFolder, FileStamp, InboxListing, discover
 from flows.load.ingest import (
     DeliveryOutcome,
@@ -69,7 +69,6 @@ from flows.load.ingest import (
     record_later,
     store_delivery,
 )
-from flows.load.pipeline import prepare_and_store
 from flows.load.prepare import PreparedDelivery, prepare_delivery
 from flows.publish import analytics, feed
 from flows.publish.run_summary import (
@@ -80,6 +79,7 @@ from flows.publish.run_summary import (
 from flows.publish.snapshot import assemble_snapshot
 from flows.store import decisions, runs, state
 from flows.store.state import PartitionPlan, dirty_record_ids
+from transforms.canonical import FEEDS
 from transforms.rules import load_rules
 
 __all__ = ["RunFailed", "final_state", "nightly_run", "with_task_runner"]
@@ -174,42 +174,72 @@ def load_deliveries(
 ) -> list[DeliveryOutcome]:
     """Prepare deliveries on the task runner, at most `in_flight` batches at a time, and
     store each system's in this process, in load order (systems in order, each
-    oldest first), while the next batches are prepared (flows/load/pipeline.py).
+    oldest first), while the next batches are prepared.
 
     Preparing (checksum, parse, adapt) needs no warehouse, so it runs on workers;
-    storing needs the warehouse's one writer, so it stays in this process.
+    storing needs the warehouse's one writer, so it stays here, and overlaps the
+    preparing of the batches after it.
     """
     known = known_deliveries(warehouse)
+    batches = delivery_batches(deliveries, known.folders)
+    futures: list[Any] = []
+    taken = 0  # batches whose prepared deliveries the flow has taken, in order
 
-    def prepare(batch: DeliveryBatch) -> Any:
-        return prepare_deliveries.submit(
-            batch.label,
-            batch.deliveries,
-            work_dir,
-            known.sha256.get(batch.feed, frozenset()),
-            known.stamps.get(batch.feed, frozenset()),
-        )
+    def keep_in_flight() -> None:
+        # Never more than `in_flight` batches submitted and not yet taken: each one
+        # holds a DuckDB parse and an adapter slice in memory while it runs.
+        while len(futures) < len(batches) and len(futures) - taken < in_flight:
+            batch = batches[len(futures)]
+            futures.append(
+                prepare_deliveries.submit(
+                    batch.label,
+                    batch.deliveries,
+                    work_dir,
+                    known.sha256.get(batch.feed, frozenset()),
+                    known.stamps.get(batch.feed, frozenset()),
+                )
+            )
 
-    def store(feed_name: str, prepared: dict[str, PreparedDelivery]) -> list[DeliveryOutcome]:
-        own = sorted(
-            (delivery for delivery in deliveries if delivery.feed == feed_name),
-            key=lambda delivery: delivery.business_date,
-        )
-        return load_feed(
-            feed_name,
-            own,
-            [prepared[delivery.label] for delivery in own],
-            warehouse,
-            work_dir,
-            run_id,
-        )
-
-    return prepare_and_store(
-        delivery_batches(deliveries, known.folders),
-        prepare=prepare,
-        store=store,
-        in_flight=in_flight,
-    )
+    outcomes: list[DeliveryOutcome] = []
+    try:
+        for feed_name in FEEDS:
+            prepared: dict[str, PreparedDelivery] = {}
+            # Batches come system by system, so this system's are the next ones.
+            while taken < len(batches) and batches[taken].feed == feed_name:
+                keep_in_flight()
+                ready = futures[taken].result()
+                prepared.update(
+                    zip(
+                        (delivery.label for delivery in batches[taken].deliveries),
+                        ready,
+                        strict=True,
+                    )
+                )
+                taken += 1
+            if not prepared:
+                continue
+            keep_in_flight()  # the next system's first batches prepare while this one stores
+            own = sorted(
+                (delivery for delivery in deliveries if delivery.feed == feed_name),
+                key=lambda delivery: delivery.business_date,
+            )
+            outcomes.extend(
+                load_feed(
+                    feed_name,
+                    own,
+                    [prepared[delivery.label] for delivery in own],
+                    warehouse,
+                    work_dir,
+                    run_id,
+                )
+            )
+    except Exception:
+        # Nothing may still be writing into the work folder when the run cleans it up
+        # (a stop by signal does not wait: the next run clears the folder).
+        for future in futures:
+            future.wait()
+        raise
+    return outcomes
 
 
 @task(
