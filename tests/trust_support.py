@@ -23,6 +23,8 @@ import polars as pl
 from tests.inbox_builder import block_row, melior_row, t4_row, write_delivery
 
 REPO = Path(__file__).resolve().parents[1]
+SAMPLE_INBOX = REPO / "data" / "inbox"
+"""The bundled sample inbox: what the README's first command runs."""
 PSEUDONYM_KEY = "trust-suite-pseudonym-key-0123456789"
 DAY_1 = date(2026, 11, 24)
 DAY_2 = date(2026, 11, 25)
@@ -112,6 +114,14 @@ def jvn(
         timeout=timeout,
         check=False,
     )
+
+
+def sample_run_storage(data: Path) -> list[str]:
+    """`jvn run`'s arguments for the bundled sample inbox, its outputs in `data`."""
+    return [
+        "--inbox", str(SAMPLE_INBOX), "--warehouse", str(data / "warehouse.duckdb"),
+        "--analytics", str(data / "analytics.duckdb"), "--feed", str(data / "feed"),
+    ]  # fmt: skip
 
 
 # --- a small inbox that exercises every feed ----------------------------------

@@ -21,9 +21,9 @@ from flows.cli import main
 from flows.publish import analytics as analytics_build
 from tests.conftest import TEST_PSEUDONYM_KEY
 from tests.duckdb_sessions import session_in_another_process
+from tests.trust_support import sample_run_storage
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLE_INBOX = REPO / "data" / "inbox"
 ANALYSTS_DOCS = (REPO / "docs" / "analysts.md", REPO / "README.md")
 
 
@@ -38,10 +38,7 @@ class SampleRun:
 @pytest.fixture(scope="module")
 def sample_run(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -> SampleRun:
     data = tmp_path_factory.mktemp("sample-sql") / "data"
-    storage = [
-        "--inbox", str(SAMPLE_INBOX), "--warehouse", str(data / "warehouse.duckdb"),
-        "--analytics", str(data / "analytics.duckdb"), "--feed", str(data / "feed"),
-    ]  # fmt: skip
+    storage = sample_run_storage(data)
     with pytest.MonkeyPatch.context() as environment:
         environment.setenv("JVN_PSEUDONYM_KEY", TEST_PSEUDONYM_KEY)
         assert main(["run", "--as-of", "2026-11-25", "--no-report", *storage]) == 0

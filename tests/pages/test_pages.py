@@ -24,6 +24,7 @@ from tests.conftest import TEST_PSEUDONYM_KEY
 from tests.decide_fixtures import default_rules, rules_text, write_rules
 from tests.inbox_builder import melior_row, write_delivery
 from tests.test_nightly import DAY_2, Job
+from tests.trust_support import sample_run_storage
 from transforms.rules import RuleFileError, RuleSet, default_rules_path, load_rules
 
 DEFAULT_RULES = str(default_rules_path())
@@ -301,7 +302,6 @@ def test_page_from_a_rule_file_without_wording_exits_2(
 
 # --- the analysts' report, from the sample's analytics.duckdb --------------------
 
-SAMPLE_INBOX = Path(__file__).resolve().parents[2] / "data" / "inbox"
 REPORT_CHARTS = 7
 """Share by month, reasons (latest and over runs), deliveries, quarantine, changes, rule change."""
 
@@ -321,10 +321,7 @@ class SampleRuns:
 def sample_runs(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -> SampleRuns:
     root = tmp_path_factory.mktemp("sample-report")
     data = root / "data"
-    storage = [
-        "--inbox", str(SAMPLE_INBOX), "--warehouse", str(data / "warehouse.duckdb"),
-        "--analytics", str(data / "analytics.duckdb"), "--feed", str(data / "feed"),
-    ]  # fmt: skip
+    storage = sample_run_storage(data)
     with pytest.MonkeyPatch.context() as environment:
         environment.setenv("JVN_PSEUDONYM_KEY", TEST_PSEUDONYM_KEY)
         assert main(["run", "--as-of", "2026-11-24", *storage]) == 0

@@ -25,19 +25,21 @@ from flows.common.paths import default_report_path
 from flows.pages.report import write_report
 from flows.pages.report_process import EarlyReport, ReportNotWritten
 from tests.conftest import TEST_PSEUDONYM_KEY
-from tests.trust_support import DAY_1, REPO, Job, describe, job_env, write_inbox
-
-SAMPLE_INBOX = REPO / "data" / "inbox"
+from tests.trust_support import (
+    DAY_1,
+    Job,
+    describe,
+    job_env,
+    sample_run_storage,
+    write_inbox,
+)
 
 
 @pytest.fixture(scope="module")
 def analytics(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -> Path:
     """The analysts' database of one sample run, with no report written beside it."""
     data = tmp_path_factory.mktemp("report-process") / "data"
-    storage = [
-        "--inbox", str(SAMPLE_INBOX), "--warehouse", str(data / "warehouse.duckdb"),
-        "--analytics", str(data / "analytics.duckdb"), "--feed", str(data / "feed"),
-    ]  # fmt: skip
+    storage = sample_run_storage(data)
     with pytest.MonkeyPatch.context() as environment:
         environment.setenv("JVN_PSEUDONYM_KEY", TEST_PSEUDONYM_KEY)
         assert main(["run", "--as-of", "2026-11-24", "--no-report", *storage]) == 0
