@@ -93,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # 2-core machine that can take longer than Prefect's default wait.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     arguments = build_parser().parse_args(argv)
+    # No argv: this process is the `jvn` command and ends with it (flows/pages/report_process.py).
+    arguments.command_line = argv is None
     previous_umask = os.umask(PRIVATE_UMASK)
     try:
         status = _dispatch(arguments)

@@ -172,7 +172,11 @@ def _run_flow(arguments: argparse.Namespace, as_of: date, server: EarlyServer) -
     with (
         server.in_use(),
         # Started before the flow's imports: its own imports and engine overlap the run.
-        report_started_early(arguments.analytics, wanted=not arguments.no_report) as report,
+        report_started_early(
+            arguments.analytics,
+            wanted=not arguments.no_report,
+            command_line=arguments.command_line,
+        ) as report,
     ):
         # Prefect is imported only for the commands that run the flow (`jvn --help`,
         # `jvn sample` and the rest start without it), and here after the early

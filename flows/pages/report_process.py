@@ -114,18 +114,22 @@ class EarlyReport:
 
 
 @contextlib.contextmanager
-def report_started_early(analytics: Path, *, wanted: bool) -> Iterator[EarlyReport | None]:
+def report_started_early(
+    analytics: Path, *, wanted: bool, command_line: bool
+) -> Iterator[EarlyReport | None]:
     """The run's report process, started now and stopped on the way out; None when
     no report is wanted.
 
-    Not where vl-convert is loaded already (a caller inside Python that wrote a
-    report before, tests): its engine is warm there, and the report is written
-    in this process when asked for.
+    Only for the `jvn` command itself (`command_line`), a process that ends with
+    the run. A caller inside Python (`main(args)`: tests, a wrapper script) keeps
+    its process: the report is written there when asked for, and from the second
+    report on vl-convert's engine is warm there, which a process of its own never
+    is.
     """
     if not wanted:
         yield None
         return
-    if "vl_convert" in sys.modules:
+    if not command_line or "vl_convert" in sys.modules:
         yield EarlyReport(analytics, None)
         return
     report = EarlyReport.start(analytics)

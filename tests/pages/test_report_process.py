@@ -23,7 +23,7 @@ from flows.cli import main
 from flows.cli.pages import write_report_after_run
 from flows.common.paths import default_report_path
 from flows.pages.report import write_report
-from flows.pages.report_process import EarlyReport, ReportNotWritten
+from flows.pages.report_process import EarlyReport, ReportNotWritten, report_started_early
 from tests.conftest import TEST_PSEUDONYM_KEY
 from tests.trust_support import (
     DAY_1,
@@ -109,6 +109,13 @@ def test_a_report_process_not_asked_writes_nothing_and_is_gone(
     assert not default_report_path(fresh_analytics).exists()
 
 
+def test_a_caller_inside_python_gets_no_report_process(fresh_analytics: Path) -> None:
+    # Its process lives on, and its engine is warm from the second report on.
+    with report_started_early(fresh_analytics, wanted=True, command_line=False) as report:
+        assert report is not None
+        assert report.process is None
+
+
 def test_a_report_process_that_died_leaves_the_report_to_the_run(
     early_report: EarlyReport, fresh_analytics: Path
 ) -> None:
@@ -153,7 +160,8 @@ def recording_write(self):
 
 report_process.EarlyReport.write = recording_write
 from flows.cli import main
-sys.exit(main(sys.argv[2:]))
+sys.argv = ["jvn", *sys.argv[2:]]
+sys.exit(main())  # as the jvn command does: no argv given
 """
 
 
