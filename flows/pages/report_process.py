@@ -18,6 +18,7 @@ failure of the report: the run then writes it itself.
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -54,7 +55,7 @@ class EarlyReport:
         environment = environment_without_key()
         # The process runs this checkout's code, whatever the folder or path it starts in.
         environment["PYTHONPATH"] = code_root + (
-            f":{environment['PYTHONPATH']}" if environment.get("PYTHONPATH") else ""
+            f"{os.pathsep}{environment['PYTHONPATH']}" if environment.get("PYTHONPATH") else ""
         )
         try:
             process = subprocess.Popen(  # noqa: S603 (this interpreter, fixed arguments)
@@ -129,7 +130,7 @@ def report_started_early(
     if not wanted:
         yield None
         return
-    if not command_line or "vl_convert" in sys.modules:
+    if not command_line:
         yield EarlyReport(analytics, None)
         return
     report = EarlyReport.start(analytics)
