@@ -160,4 +160,8 @@ def main(arguments: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    # Once it has answered (flushed, the report renamed into place) the process has
+    # nothing left to do, and the run waits for it to end: leaving at once spares
+    # that wait the interpreter's teardown, vl-convert's engine among it (0.3-0.4 s
+    # after a 10 M report).
+    os._exit(main(sys.argv[1:]))

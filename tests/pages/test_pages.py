@@ -19,6 +19,7 @@ import pytest
 
 from flows.cli import main
 from flows.pages.public import build_page, swedish_date
+from flows.pages.report import build_report, render, warm_up
 from tests.browser import CHARTS_DRAWN, PHONE, Browser, Visit, chromium_path
 from tests.conftest import TEST_PSEUDONYM_KEY
 from tests.decide_fixtures import default_rules, rules_text, write_rules
@@ -530,6 +531,20 @@ def test_report_command_writes_the_same_report(sample_runs: SampleRuns, tmp_path
     out = tmp_path / "report.html"
     assert main(["report", "--analytics", str(sample_runs.analytics), "--out", str(out)]) == 0
     assert out.read_bytes() == sample_runs.report.read_bytes()
+
+
+@pytest.mark.slow
+def test_every_report_chart_passes_vega_lite_schema_checks_and_the_page_is_the_same(
+    sample_runs: SampleRuns,
+) -> None:
+    # The job draws the report with Altair's schema checks off (they cost 0.4-0.6 s of
+    # a 10 M report); with them on, every chart is checked and the page is the same.
+    checked = render(build_report(sample_runs.analytics, validate_charts=True))
+    assert checked == sample_runs.report.read_text(encoding="utf-8")
+
+
+def test_the_report_warm_up_draws_sample_charts_that_pass_vega_lite_schema_checks() -> None:
+    warm_up(validate_charts=True)
 
 
 def test_report_of_a_missing_database_exits_2(
