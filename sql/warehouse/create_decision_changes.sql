@@ -2,7 +2,8 @@
 -- previous published run (appeared, disappeared, shown, hidden, reason changed).
 CREATE TABLE IF NOT EXISTS decision_changes (
     run_id           VARCHAR NOT NULL,
-    record_id        VARCHAR NOT NULL,
+    -- Uncompressed, as in decisions (create_decisions.sql says why).
+    record_id        VARCHAR NOT NULL USING COMPRESSION uncompressed,
     source_system    VARCHAR,
     care_unit_hsa_id VARCHAR,
     care_unit_name   VARCHAR,

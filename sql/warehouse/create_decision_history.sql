@@ -2,7 +2,8 @@
 -- which its visibility and reasons stayed the same, across published runs
 -- (run_seq order). An open period has no to_run.
 CREATE TABLE IF NOT EXISTS decision_history (
-    record_id        VARCHAR NOT NULL,
+    -- Uncompressed, as in decisions (create_decisions.sql says why).
+    record_id        VARCHAR NOT NULL USING COMPRESSION uncompressed,
     visible          BOOLEAN NOT NULL,
     reason           VARCHAR NOT NULL,
     reasons          VARCHAR[] NOT NULL,

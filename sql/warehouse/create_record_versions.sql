@@ -1,6 +1,7 @@
 -- Every valid version of every journal record ever loaded (never updated in place).
 CREATE TABLE IF NOT EXISTS record_versions (
-    record_id        VARCHAR NOT NULL,
+    -- Uncompressed, as in decisions (create_decisions.sql says why).
+    record_id        VARCHAR NOT NULL USING COMPRESSION uncompressed,
     source_system    VARCHAR NOT NULL,
     record_version   BIGINT NOT NULL,
     patient_id       VARCHAR NOT NULL,
