@@ -143,7 +143,8 @@ def report_started_early(
 def main(arguments: list[str]) -> int:
     """The report process: start the engine, wait for the run's word, write or leave."""
     analytics = Path(arguments[0])
-    from flows.pages.report import warm_up, write_report
+    from flows.pages.report import write_report
+    from flows.pages.report_charts import warm_up
 
     warm_up()
     if sys.stdin.buffer.readline(200) != _WRITE:

@@ -19,7 +19,8 @@ import pytest
 
 from flows.cli import main
 from flows.pages.public import build_page, swedish_date
-from flows.pages.report import build_report, render, warm_up
+from flows.pages.report import build_report, render
+from flows.pages.report_charts import warm_up
 from tests.browser import CHARTS_DRAWN, PHONE, Browser, Visit, chromium_path
 from tests.conftest import TEST_PSEUDONYM_KEY
 from tests.decide_fixtures import default_rules, rules_text, write_rules
