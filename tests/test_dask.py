@@ -17,11 +17,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.trust_support import job_env, jvn
+from tests.trust_support import SAMPLE_INBOX, job_env, jvn
 
 pytestmark = pytest.mark.slow
 
-SAMPLE_INBOX = Path(__file__).resolve().parents[1] / "data" / "inbox"
 NIGHTS = ("2026-11-24", "2026-11-25")
 
 LOADED_TABLES = {

@@ -18,6 +18,7 @@ import pytest
 from flows.common.feed_folder import live_snapshot
 from tests.inbox_builder import block_row, melior_row, t4_row, write_delivery
 from tests.test_nightly import Job
+from tests.trust_support import SAMPLE_INBOX
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness", "pseudonym_key")]
 
@@ -141,9 +142,6 @@ def test_changed_rules_decide_every_partition(tmp_path: Path) -> None:
     assert job.run(DAY_2, "--rules", str(rules)) == 0
 
     assert _runs(job) == [(4, 4), (4, 4)]
-
-
-SAMPLE_INBOX = Path(__file__).resolve().parents[1] / "data" / "inbox"
 
 
 def test_nightly_runs_over_the_sample_equal_one_full_run(tmp_path: Path) -> None:

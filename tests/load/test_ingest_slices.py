@@ -19,10 +19,10 @@ import pytest
 
 from flows.load import reader
 from flows.load.prepare import adapt_in_slices as _adapt_in_slices
+from tests.trust_support import SAMPLE_INBOX
 from transforms.canonical import DeliveryContext
 from transforms.sources import asynjavisph, melior, t4
 
-SAMPLE_INBOX = Path(__file__).resolve().parents[2] / "data" / "inbox"
 HISTORY_DATE = "2026-11-19"
 
 

@@ -16,10 +16,10 @@ import pytest
 from flows.sample import SCENARIOS, SampleScenario, generate_inbox
 from tests.conftest import TEST_PSEUDONYM_KEY
 from tests.test_nightly import Job
+from tests.trust_support import SAMPLE_INBOX
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
-SAMPLE_INBOX = Path(__file__).resolve().parents[2] / "data" / "inbox"
 SAMPLE_ARGUMENTS = {"records": 3000, "seed": 1177}
 
 

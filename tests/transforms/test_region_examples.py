@@ -19,11 +19,11 @@ import pytest
 
 from flows.cli import main
 from tests.conftest import TEST_PSEUDONYM_KEY
+from tests.trust_support import SAMPLE_INBOX
 from transforms.rules import load_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "rules" / "examples"
-SAMPLE_INBOX = ROOT / "data" / "inbox"
 AS_OF = date(2026, 11, 25)
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.toml"))
 
