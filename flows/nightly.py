@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import shutil
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any, cast
@@ -576,16 +577,50 @@ def count_decisions(warehouse: str, summary: runs.RunSummary) -> None:
     summary.visible = summary.reasons.get("shown", 0)
 
 
-def with_task_runner(dask: bool, dask_address: str | None, dask_workers: int) -> Any:
+def with_task_runner(
+    dask: bool,
+    dask_address: str | None,
+    dask_workers: int,
+    on_published: Callable[[], None] | None = None,
+) -> Any:
     """The nightly flow, on a Dask cluster when asked (`--dask`, `--dask-address`).
 
     On a cluster, as many deliveries are prepared ahead as it has workers
     (`dask_workers`, also for a cluster at `dask_address`); on this machine's
     threads, one beside the store.
+
+    `on_published` is called once the flow has completed (a completed run is a
+    published one: every failure raises), before Prefect ends the flow run:
+    `jvn run` asks for its report there, so that the report is written while
+    the flow run ends. Prefect logs an error it raises; the run stays published.
     """
     runner = distributed.task_runner_for(dask, dask_address, dask_workers)
+    options: dict[str, Any] = {}
+    if runner is not None:
+        options["task_runner"] = runner
+    if on_published is not None:
+        options["on_completion"] = [_OnPublished(on_published)]
+    configured = nightly_run.with_options(**options) if options else nightly_run
     if runner is None:
-        return nightly_run
-    return functools.partial(
-        nightly_run.with_options(task_runner=runner), deliveries_in_flight=dask_workers
-    )
+        return configured
+    return functools.partial(configured, deliveries_in_flight=dask_workers)
+
+
+class _OnPublished:
+    """Prefect's completion hook that calls `callback` (`with_task_runner`).
+
+    Prefect pickles the flow, its hooks with it, into each task it sends to a
+    Dask worker, where no flow hook is ever called; `jvn run`'s callback holds
+    its report process, which cannot be pickled. So the hook travels without
+    its callback.
+    """
+
+    def __init__(self, callback: Callable[[], None] | None) -> None:
+        self._callback = callback
+
+    def __call__(self, _flow: Any, _flow_run: Any, state: State) -> None:
+        if self._callback is not None and state.is_completed():
+            self._callback()
+
+    def __reduce__(self) -> tuple[type[_OnPublished], tuple[None]]:
+        return (_OnPublished, (None,))

@@ -196,7 +196,10 @@ def _call_flow(
     nightly: Any, arguments: argparse.Namespace, as_of: date, report: EarlyReport | None
 ) -> int:
     flow_to_run = nightly.with_task_runner(
-        arguments.dask, arguments.dask_address, arguments.dask_workers
+        arguments.dask,
+        arguments.dask_address,
+        arguments.dask_workers,
+        on_published=report.ask if report is not None else None,
     )
     try:
         summary = flow_to_run(

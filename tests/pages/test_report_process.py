@@ -1,6 +1,7 @@
 """The analysts' report written by a process started with the run (issue 11).
 
-- Asked, the process writes the same report as `jvn report`, and exits.
+- Asked, the process writes the same report as `jvn report`, and exits; asked
+  early (as the flow completes), its answer is taken once the flow returns.
 - A report it cannot write is named by the error's type, nothing more.
 - Not asked (no report wanted, the run failed), it writes nothing and is gone.
 - A process that died without answering is no failure: the run writes the report.
@@ -12,13 +13,17 @@
 from __future__ import annotations
 
 import json
+import pickle
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prefect.states import Completed, Failed
 
+from flows import nightly
 from flows.cli import main
 from flows.cli.pages import write_report_after_run
 from flows.common.paths import default_report_path
@@ -73,6 +78,46 @@ def test_the_report_process_writes_the_report_jvn_report_writes(
     here = tmp_path / "here.html"
     write_report(fresh_analytics, here)
     assert written.read_bytes() == here.read_bytes()
+
+
+def test_a_report_asked_early_is_taken_when_the_run_wants_it(
+    early_report: EarlyReport, fresh_analytics: Path, tmp_path: Path
+) -> None:
+    early_report.ask()
+    early_report.ask()  # the flow's hook and `write` may both ask: once is sent
+    written = early_report.write()
+    assert written == default_report_path(fresh_analytics)
+    here = tmp_path / "here.html"
+    write_report(fresh_analytics, here)
+    assert written.read_bytes() == here.read_bytes()
+
+
+def test_a_report_process_that_died_before_it_was_asked_leaves_the_report_to_the_run(
+    early_report: EarlyReport, fresh_analytics: Path
+) -> None:
+    assert early_report.process is not None
+    early_report.process.kill()
+    early_report.process.wait()
+    early_report.ask()
+    assert early_report.write() == default_report_path(fresh_analytics)
+
+
+def test_the_flows_published_hook_travels_to_dask_workers_without_its_callback() -> None:
+    # Prefect pickles the flow, hooks and all, into every task it sends to Dask.
+    unpicklable = threading.Lock()
+    called: list[bool] = []
+    hook = nightly._OnPublished(lambda: called.append(unpicklable.locked()))
+    travelled = pickle.loads(pickle.dumps(hook))
+    travelled(None, None, Completed())
+    assert called == []
+    hook(None, None, Completed())
+    assert called == [False]
+
+
+def test_the_flows_published_hook_is_not_called_for_a_failed_run() -> None:
+    called: list[bool] = []
+    nightly._OnPublished(lambda: called.append(True))(None, None, Failed())
+    assert called == []
 
 
 def test_a_report_the_process_cannot_write_is_named_by_its_type(tmp_path: Path) -> None:
@@ -147,6 +192,13 @@ import flows.pages.report_process as report_process
 
 record = Path(sys.argv[1])
 real_write = report_process.EarlyReport.write
+real_ask = report_process.EarlyReport.ask
+asked_in_flow = []
+
+def recording_ask(self):
+    from prefect.context import FlowRunContext
+    asked_in_flow.append(FlowRunContext.get() is not None)
+    real_ask(self)
 
 def recording_write(self):
     written = real_write(self)
@@ -155,10 +207,12 @@ def recording_write(self):
         "exit": None if self.process is None else self.process.returncode,
         "pid": None if self.process is None else self.process.pid,
         "rendered_here": "vl_convert" in sys.modules,
+        "asked_in_flow": asked_in_flow,
     }))
     return written
 
 report_process.EarlyReport.write = recording_write
+report_process.EarlyReport.ask = recording_ask
 from flows.cli import main
 sys.argv = ["jvn", *sys.argv[2:]]
 sys.exit(main())  # as the jvn command does: no argv given
@@ -186,6 +240,8 @@ def test_a_run_in_its_own_process_has_its_report_written_by_the_report_process(
     assert seen["process"] is True
     assert seen["exit"] == 0
     assert seen["rendered_here"] is False, "the run's own process rendered the report"
+    # Asked by the flow's completion hook, inside the flow run; `write` asks again (a no-op).
+    assert seen["asked_in_flow"] == [True, False]
     assert not Path(f"/proc/{seen['pid']}").exists(), "the report process outlived the run"
     report = default_report_path(job.analytics)
     assert f"report        {report}" in result.stdout
