@@ -85,6 +85,9 @@ from transforms.rules import load_rules
 
 __all__ = ["RunFailed", "final_state", "nightly_run", "with_task_runner"]
 
+THREAD_WORKERS = 2
+"""Tasks the flow runs at once on this machine's threads (its default task runner)."""
+
 
 @task(
     name="discover-inbox",
@@ -376,7 +379,7 @@ def build_analytics(
     # Partitions are decided two at a time by default: each holds its rows in
     # memory, and polars already uses every core inside one. `--dask` swaps
     # this for a Dask cluster.
-    task_runner=ThreadPoolTaskRunner(max_workers=2),  # type: ignore[arg-type]
+    task_runner=ThreadPoolTaskRunner(max_workers=THREAD_WORKERS),  # type: ignore[arg-type]
 )
 def nightly_run(
     as_of: date,
@@ -388,6 +391,7 @@ def nightly_run(
     partitions: int = 16,
     keep_snapshots: int = 7,
     deliveries_in_flight: int = 1,
+    workers: int = THREAD_WORKERS,
 ) -> dict[str, Any]:
     """Load every new delivery up to `as_of`, decide, validate, publish, record.
 
@@ -395,6 +399,9 @@ def nightly_run(
     machine's threads: one parse, beside the flow storing the previous system;
     a Dask cluster's worker count there). Each holds a DuckDB parse and an
     adapter slice in memory.
+
+    `workers`: the tasks that run at once (the thread pool's, a Dask cluster's
+    worker count), over which a night's partitions to decide are spread.
 
     The pseudonym key for the analysts' database is read from the environment
     inside the analytics stage, never passed as a parameter (Prefect stores
@@ -463,7 +470,9 @@ def nightly_run(
                 if plan.incremental and plan.previous_snapshot
                 else None
             )
-            groups = decide_groups(partition_keys, Path(work_dir), incremental=plan.incremental)
+            groups = decide_groups(
+                partition_keys, Path(work_dir), incremental=plan.incremental, workers=workers
+            )
             futures = [
                 decide_partition.submit(
                     group_label(group, partitions), group, work_dir, rules, as_of, run_id, previous
@@ -603,7 +612,7 @@ def with_task_runner(
     configured = nightly_run.with_options(**options) if options else nightly_run
     if runner is None:
         return configured
-    return functools.partial(configured, deliveries_in_flight=dask_workers)
+    return functools.partial(configured, deliveries_in_flight=dask_workers, workers=dask_workers)
 
 
 class _OnPublished:

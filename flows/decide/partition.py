@@ -35,8 +35,6 @@ VALIDATION_BATCH_ROWS = 250_000
 GROUP_STATE_BYTES: Final = 8 * 1024 * 1024
 """On an incremental run, consecutive partitions are decided in one task while their
 exported state adds up to at most this (a night's few records per partition)."""
-GROUP_PARTITIONS: Final = 8
-"""... and at most this many, so that the groups still spread over the workers."""
 
 FEED_ZSTD_LEVEL: Final = 1
 """The zstd level of the feed's parts: level 1 wrote a 10 M-record feed's 50 parts
@@ -54,24 +52,30 @@ class PartitionResult:
     feed_file: str | None
 
 
-def decide_groups(partitions: list[int], work_dir: Path, *, incremental: bool) -> list[list[int]]:
+def decide_groups(
+    partitions: list[int], work_dir: Path, *, incremental: bool, workers: int
+) -> list[list[int]]:
     """How the partitions to decide go to tasks, in order.
 
     A full run decides each partition in a task of its own (each holds a
     partition's worth of records). An incremental run decides few records per
     partition, where a task's fixed cost (a decision, two validations, Prefect's
-    task run) outweighs the work: consecutive partitions go together while their
-    exported state is small (GROUP_STATE_BYTES, GROUP_PARTITIONS); a partition
-    whose state is large still goes alone.
+    task run: about 0.3 s) outweighs the work: consecutive partitions go
+    together, as many as spreads them evenly over the `workers` tasks that run
+    at once, while their exported state is small (GROUP_STATE_BYTES); a
+    partition whose state is large still goes alone. (A 10 M-record night, 50
+    partitions on 2 threads: 2 groups decided in 4.6 s against 7 groups of at
+    most 8 in 4.8-5.6 s.)
     """
     if not incremental:
         return [[partition] for partition in partitions]
+    per_group = max(1, -(-len(partitions) // max(1, workers)))
     groups: list[list[int]] = []
     current: list[int] = []
     held = 0
     for partition in partitions:
         size = _state_bytes(work_dir, partition)
-        if current and (len(current) >= GROUP_PARTITIONS or held + size > GROUP_STATE_BYTES):
+        if current and (len(current) >= per_group or held + size > GROUP_STATE_BYTES):
             groups.append(current)
             current, held = [], 0
         current.append(partition)
@@ -201,9 +205,23 @@ def _stage_partitions(
         )
         for batch in shown.with_columns(visible=pl.lit(True)).iter_slices(VALIDATION_BATCH_ROWS):
             validate_feed_batch(batch)
+    # Read once for the group: each partition's kept rows are its previous part's
+    # minus these (an is_in filter read 83,000 feed rows in 53 ms against an anti
+    # join's 61).
+    decided_anew = (
+        pl.read_parquet(work_dir / DIRTY_RECORDS_FILE, columns=["record_id"])
+        .get_column("record_id")
+        .implode()
+        if previous_snapshot is not None
+        else None
+    )
     return [
         _stage_partition(
-            partition, decided_by_partition.get(partition), work_dir, previous_snapshot
+            partition,
+            decided_by_partition.get(partition),
+            work_dir,
+            previous_snapshot,
+            decided_anew,
         )
         for partition in partitions
     ]
@@ -214,9 +232,11 @@ def _stage_partition(
     decided: pl.DataFrame | None,
     work_dir: Path,
     previous_snapshot: Path | None,
+    decided_anew: pl.Series | None,
 ) -> PartitionResult:
     """Write one partition's decisions and its feed part; its new visible rows are
-    validated (`_stage_partitions`)."""
+    validated (`_stage_partitions`). `decided_anew`: the ids this run decides anew,
+    which the previous snapshot's part must not keep."""
     name = part_name(partition)
     if decided is not None:
         decided.select(STORED_DECISION_COLUMNS).write_parquet(
@@ -228,9 +248,8 @@ def _stage_partition(
         parts.append(decided.filter(pl.col("visible")).select(FEED_COLUMNS))
     previous_part = listed_part(previous_snapshot, name) if previous_snapshot is not None else None
     if previous_part is not None:
-        kept = pl.scan_parquet(previous_part).join(
-            pl.scan_parquet(work_dir / DIRTY_RECORDS_FILE), on="record_id", how="anti"
-        )
+        assert decided_anew is not None  # read whenever there is a previous snapshot
+        kept = pl.scan_parquet(previous_part).filter(~pl.col("record_id").is_in(decided_anew))
         parts.append(kept.collect())
     feed_rows = (
         pl.concat(parts).sort("record_id").rechunk()

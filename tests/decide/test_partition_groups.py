@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from flows.decide.partition import (
-    GROUP_PARTITIONS,
     GROUP_STATE_BYTES,
     decide_groups,
     decide_partition,
@@ -101,21 +100,29 @@ def test_each_partition_of_a_group_reports_its_own_records(tmp_path: Path) -> No
 def test_a_full_run_decides_each_partition_in_a_task_of_its_own(tmp_path: Path) -> None:
     _export(tmp_path, PARTITION_RECORDS)
 
-    assert decide_groups([0, 1, 2, 3], tmp_path, incremental=False) == [[0], [1], [2], [3]]
+    assert decide_groups([0, 1, 2, 3], tmp_path, incremental=False, workers=2) == [
+        [0],
+        [1],
+        [2],
+        [3],
+    ]
 
 
 def test_an_incremental_run_groups_small_partitions_in_order(tmp_path: Path) -> None:
     _export(tmp_path, PARTITION_RECORDS)
 
-    assert decide_groups([0, 1, 2, 3], tmp_path, incremental=True) == [[0, 1, 2, 3]]
+    assert decide_groups([0, 1, 2, 3], tmp_path, incremental=True, workers=1) == [[0, 1, 2, 3]]
 
 
-def test_an_incremental_group_holds_at_most_group_partitions(tmp_path: Path) -> None:
-    keys = list(range(2 * GROUP_PARTITIONS + 1))
+@pytest.mark.parametrize(("workers", "sizes"), [(2, [9, 8]), (3, [6, 6, 5]), (40, [1] * 17)])
+def test_an_incremental_runs_groups_spread_evenly_over_the_workers(
+    tmp_path: Path, workers: int, sizes: list[int]
+) -> None:
+    keys = list(range(17))
 
-    groups = decide_groups(keys, tmp_path, incremental=True)
+    groups = decide_groups(keys, tmp_path, incremental=True, workers=workers)
 
-    assert [len(group) for group in groups] == [GROUP_PARTITIONS, GROUP_PARTITIONS, 1]
+    assert [len(group) for group in groups] == sizes
     assert [key for group in groups for key in group] == keys
 
 
@@ -127,7 +134,7 @@ def test_a_partition_with_large_state_is_decided_alone(tmp_path: Path, large: in
         size = GROUP_STATE_BYTES + 1 if key == large else 10
         (folder / "data_0.parquet").write_bytes(b"\0" * size)
 
-    groups = decide_groups([0, 1, 2], tmp_path, incremental=True)
+    groups = decide_groups([0, 1, 2], tmp_path, incremental=True, workers=1)
 
     assert [large] in groups
     assert sorted(key for group in groups for key in group) == [0, 1, 2]
