@@ -34,11 +34,16 @@ def _snapshot(folder: Path, rows: pl.DataFrame) -> LiveSnapshot:
     return LiveSnapshot(folder.name, folder, manifest)
 
 
-def _changes(tmp_path: Path, old: pl.DataFrame | None, new: pl.DataFrame) -> pl.DataFrame:
+def _changes(
+    tmp_path: Path,
+    old: pl.DataFrame | None,
+    new: pl.DataFrame,
+    candidates: list[str] | None = None,
+) -> pl.DataFrame:
     previous = _snapshot(tmp_path / "old", old) if old is not None else None
     staged = tmp_path / "new"
     _snapshot(staged, new)
-    write_change_set(staged, previous, tmp_path / "spill")
+    write_change_set(staged, previous, tmp_path / "spill", candidates)
     return pl.read_parquet(staged / CHANGE_SET_FILE)
 
 
@@ -153,3 +158,38 @@ def test_a_change_set_against_nothing_is_the_same_bytes_every_time(tmp_path: Pat
         written.append((staged / CHANGE_SET_FILE).read_bytes())
 
     assert written[0] == written[1]
+
+
+def _night(old_extra: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A previous snapshot and a new one: A changed, B the same, C gone, D new."""
+    old = _feed_rows(*BASE, record(record_id="melior:C"))
+    new = _feed_rows(
+        record(record_id="melior:A", content="Korrigerad anteckning."),
+        record(record_id="melior:B"),
+        record(record_id="melior:D"),
+    )
+    return (old.with_columns(retired_column=pl.lit("x")) if old_extra else old), new
+
+
+@pytest.mark.parametrize("old_extra", [False, True])
+def test_a_change_set_over_candidates_is_the_same_bytes_as_one_over_every_row(
+    tmp_path: Path, old_extra: bool
+) -> None:
+    # An incremental run passes the ids it decided anew: their rows are read
+    # first, on their own (flows/publish/change_set.py, _candidate_rows).
+    old, new = _night(old_extra)
+    _changes(tmp_path / "all", old, new)
+    candidates = ["melior:A", "melior:B", "melior:C", "melior:D", "melior:Z"]
+    _changes(tmp_path / "some", old, new, candidates)
+
+    over_all = (tmp_path / "all" / "new" / CHANGE_SET_FILE).read_bytes()
+    assert (tmp_path / "some" / "new" / CHANGE_SET_FILE).read_bytes() == over_all
+    assert not (tmp_path / "some" / "spill" / "change-set-candidates").exists()
+
+
+def test_a_change_set_over_candidates_lists_only_candidates(tmp_path: Path) -> None:
+    old, new = _night()
+
+    changes = _changes(tmp_path, old, new, ["melior:A", "melior:B"])
+
+    assert _listed(changes) == [("melior:A", "changed")]
