@@ -37,9 +37,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.states import Completed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.common import paths
@@ -72,11 +70,7 @@ from flows.load.ingest import (
 )
 from flows.load.prepare import PreparedDelivery, prepare_delivery
 from flows.publish import analytics, feed
-from flows.publish.run_summary import (
-    RUN_SUMMARY_KEY,
-    rejections_message,
-    run_summary_markdown,
-)
+from flows.publish.run_summary import final_state, show_summary
 from flows.publish.snapshot import assemble_snapshot
 from flows.store import decisions, runs, state
 from flows.store.state import PartitionPlan, dirty_record_ids
@@ -555,30 +549,6 @@ def nightly_run(
     return cast("dict[str, Any]", final_state(result))
 
 
-def show_summary(summary: dict[str, Any]) -> None:
-    """The run summary on the run's page in Prefect's UI (artifact `jvn-run-summary`),
-    as `jvn run` prints it. Best effort: the run's outcome never depends on it."""
-    try:
-        create_markdown_artifact(
-            markdown=run_summary_markdown(summary),
-            key=RUN_SUMMARY_KEY,
-            description=f"jvn run {summary['run_id']} as of {summary['as_of']}",
-        )
-    except Exception as error:
-        get_run_logger().warning(
-            "the run summary was not published to Prefect: %s", safe_message(error)
-        )
-
-
-def final_state(summary: dict[str, Any]) -> State[dict[str, Any]]:
-    """Completed, carrying the summary; named `Published with rejections` when
-    deliveries were rejected (exit 3), so the UI does not show a plain green run."""
-    message = rejections_message(summary)
-    if message is None:
-        return Completed(data=summary)
-    return Completed(data=summary, name="Published with rejections", message=message)
-
-
 def count_decisions(warehouse: str, summary: runs.RunSummary) -> None:
     """Records and reasons over all partitions, reused ones included, into the summary."""
     summary.reasons = decisions.count_reasons(Path(warehouse))
@@ -608,28 +578,8 @@ def with_task_runner(
     if runner is not None:
         options["task_runner"] = runner
     if on_published is not None:
-        options["on_completion"] = [_OnPublished(on_published)]
+        options["on_completion"] = [distributed.PublishedHook(on_published)]
     configured = nightly_run.with_options(**options) if options else nightly_run
     if runner is None:
         return configured
     return functools.partial(configured, deliveries_in_flight=dask_workers, workers=dask_workers)
-
-
-class _OnPublished:
-    """Prefect's completion hook that calls `callback` (`with_task_runner`).
-
-    Prefect pickles the flow, its hooks with it, into each task it sends to a
-    Dask worker, where no flow hook is ever called; `jvn run`'s callback holds
-    its report process, which cannot be pickled. So the hook travels without
-    its callback.
-    """
-
-    def __init__(self, callback: Callable[[], None] | None) -> None:
-        self._callback = callback
-
-    def __call__(self, _flow: Any, _flow_run: Any, state: State) -> None:
-        if self._callback is not None and state.is_completed():
-            self._callback()
-
-    def __reduce__(self) -> tuple[type[_OnPublished], tuple[None]]:
-        return (_OnPublished, (None,))

@@ -9,7 +9,10 @@ the warehouse stays in the flow's own process, DuckDB's one writer
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+from prefect.states import State
 
 
 def dask_task_runner(address: str | None, workers: int) -> Any:
@@ -37,3 +40,23 @@ def task_runner_for(dask: bool, address: str | None, workers: int) -> Any | None
     if not (dask or address):
         return None
     return dask_task_runner(address, workers)
+
+
+class PublishedHook:
+    """Prefect's completion hook that calls `callback` (`flows/nightly.py`, `with_task_runner`).
+
+    Prefect pickles the flow, its hooks with it, into each task it sends to a
+    Dask worker, where no flow hook is ever called; `jvn run`'s callback holds
+    its report process, which cannot be pickled. So the hook travels without
+    its callback.
+    """
+
+    def __init__(self, callback: Callable[[], None] | None) -> None:
+        self._callback = callback
+
+    def __call__(self, _flow: Any, _flow_run: Any, state: State) -> None:
+        if self._callback is not None and state.is_completed():
+            self._callback()
+
+    def __reduce__(self) -> tuple[type[PublishedHook], tuple[None]]:
+        return (PublishedHook, (None,))

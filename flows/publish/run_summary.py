@@ -1,4 +1,6 @@
-"""The run summary as markdown, for the Prefect UI (the run's artifact `jvn-run-summary`).
+"""The run summary in the Prefect UI: as markdown, the run's artifact
+`jvn-run-summary` (`show_summary`), and the flow run's final state's name
+(`final_state`).
 
 It shows what `jvn run` prints on the terminal (flows/audit/reports.py
 `print_run_summary`): counts per reason, deliveries rejected and left for later,
@@ -17,6 +19,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from prefect import get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.states import Completed, State
+
+from flows.common.errors import safe_message
 from flows.common.words import printable
 
 RUN_SUMMARY_KEY = "jvn-run-summary"
@@ -140,3 +147,27 @@ def rejections_message(summary: dict[str, Any]) -> str | None:
         return None
     noun = "delivery" if len(rejected) == 1 else "deliveries"
     return f"{len(rejected)} {noun} rejected: " + ", ".join(map(one_line, rejected))
+
+
+def show_summary(summary: dict[str, Any]) -> None:
+    """The run summary on the run's page in Prefect's UI (artifact `jvn-run-summary`),
+    as `jvn run` prints it. Best effort: the run's outcome never depends on it."""
+    try:
+        create_markdown_artifact(
+            markdown=run_summary_markdown(summary),
+            key=RUN_SUMMARY_KEY,
+            description=f"jvn run {summary['run_id']} as of {summary['as_of']}",
+        )
+    except Exception as error:
+        get_run_logger().warning(
+            "the run summary was not published to Prefect: %s", safe_message(error)
+        )
+
+
+def final_state(summary: dict[str, Any]) -> State[dict[str, Any]]:
+    """Completed, carrying the summary; named `Published with rejections` when
+    deliveries were rejected (exit 3), so the UI does not show a plain green run."""
+    message = rejections_message(summary)
+    if message is None:
+        return Completed(data=summary)
+    return Completed(data=summary, name="Published with rejections", message=message)

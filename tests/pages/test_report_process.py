@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 from prefect.states import Completed, Failed
 
-from flows import nightly
 from flows.cli import main
 from flows.cli.pages import write_report_after_run
 from flows.common.paths import default_report_path
+from flows.decide.distributed import PublishedHook
 from flows.pages.report import write_report
 from flows.pages.report_process import EarlyReport, ReportNotWritten, report_started_early
 from tests.conftest import TEST_PSEUDONYM_KEY
@@ -106,7 +106,7 @@ def test_the_flows_published_hook_travels_to_dask_workers_without_its_callback()
     # Prefect pickles the flow, hooks and all, into every task it sends to Dask.
     unpicklable = threading.Lock()
     called: list[bool] = []
-    hook = nightly._OnPublished(lambda: called.append(unpicklable.locked()))
+    hook = PublishedHook(lambda: called.append(unpicklable.locked()))
     travelled = pickle.loads(pickle.dumps(hook))
     travelled(None, None, Completed())
     assert called == []
@@ -116,7 +116,7 @@ def test_the_flows_published_hook_travels_to_dask_workers_without_its_callback()
 
 def test_the_flows_published_hook_is_not_called_for_a_failed_run() -> None:
     called: list[bool] = []
-    nightly._OnPublished(lambda: called.append(True))(None, None, Failed())
+    PublishedHook(lambda: called.append(True))(None, None, Failed())
     assert called == []
 
 
