@@ -114,7 +114,6 @@ def write_change_set(
                 "has_new": bool(new_files),
                 "has_old": bool(old_files),
                 "has_unknown": bool(unknown_files),
-                "candidates": candidates,
             }
         else:
             columns = ", ".join(

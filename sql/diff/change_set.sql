@@ -6,27 +6,21 @@
 -- disappeared record carries its record_id only. $has_new / $has_old are false
 -- when a side has no files (the other side's files are then passed, and read as
 -- empty).
--- $candidates (a list of record ids, or NULL for all): an incremental run kept
--- every other record's row as it was, so only these can differ.
+-- An incremental run passes only its candidates' rows (the records it decided
+-- anew; every other row it kept as it was), narrowed before this query
+-- (flows/publish/change_set.py, _candidate_rows).
 -- $unknown_files (when $has_unknown): ids of records the previous snapshot held
 -- in parts that are lost or damaged; their old row is unknown, so each is
 -- 'changed' when still shown and 'disappeared' otherwise, never left out.
-WITH candidates AS (
-    SELECT DISTINCT unnest(CAST($candidates AS VARCHAR[])) AS record_id
-),
-new_rows AS (
+WITH new_rows AS (
     SELECT *, n AS row_value
     FROM read_parquet($new_files) AS n
     WHERE $has_new
-      AND (CAST($candidates AS VARCHAR[]) IS NULL
-           OR record_id IN (SELECT record_id FROM candidates))
 ),
 old_rows AS (
     SELECT record_id, o AS row_value, false AS row_unknown
     FROM read_parquet($old_files) AS o
     WHERE $has_old
-      AND (CAST($candidates AS VARCHAR[]) IS NULL
-           OR record_id IN (SELECT record_id FROM candidates))
     UNION ALL
     -- Its old row is unknown: such a record always differs from its new row.
     SELECT record_id, NULL AS row_value, true AS row_unknown
