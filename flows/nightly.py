@@ -464,9 +464,7 @@ def nightly_run(
                 if plan.incremental and plan.previous_snapshot
                 else None
             )
-            groups = decide_groups(
-                partition_keys, Path(work_dir), incremental=plan.incremental, workers=workers
-            )
+            groups = decide_groups(partition_keys, Path(work_dir), workers=workers)
             futures = [
                 decide_partition.submit(
                     group_label(group, partitions), group, work_dir, rules, as_of, run_id, previous

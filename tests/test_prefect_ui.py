@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,10 +131,21 @@ def test_task_runs_are_named_by_what_they_do(rejected_run: RejectedRun) -> None:
         "build analytics",
         "go live",
     } <= names
-    assert {f"decide partition {key} of 4" for key in range(4)} >= {
-        name for name in names if name.startswith("decide")
-    }
-    assert any(name.startswith("decide partition ") for name in names)
+    # Each decide task run is named by the partitions it decides (small ones go
+    # together, `decide_groups`); together they name each partition decided once.
+    decided = [name for name in names if name.startswith("decide")]
+    named = re.compile(r"decide (?:partition (\d+)|partitions (\d+) to (\d+)) of 4(?: \((\d+)\))?")
+    covered: list[int] = []
+    for name in decided:
+        match = named.fullmatch(name)
+        assert match, f"decide task run named {name!r}"
+        one, first, last, count = match.groups()
+        keys = [int(one)] if one else list(range(int(first), int(last) + 1))
+        assert count is None or int(count) == len(keys)
+        covered.extend(keys)
+    assert covered, "no decide task run"
+    assert len(covered) == len(set(covered)) == rejected_run.summary["partitions_decided"]
+    assert set(covered) <= {0, 1, 2, 3}
 
 
 def test_task_names_stay_as_the_contract_names_them() -> None:

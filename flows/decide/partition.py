@@ -1,7 +1,7 @@
 """Deciding patient partitions: the pure rules applied to their state, validated.
 
-Each partition (on an incremental run, a group of small ones) is decided in a
-task of its own (threads, or Dask workers), from the state
+Each partition (or a group of small ones: a night's, a small region's) is
+decided in a task of its own (threads, or Dask workers), from the state
 `flows/store/state.py` exported; it writes the partition's decisions (for the
 warehouse) and its feed part (for the snapshot) into the work folder.
 """
@@ -33,8 +33,8 @@ from transforms.schemas import (
 VALIDATION_BATCH_ROWS = 250_000
 
 GROUP_STATE_BYTES: Final = 8 * 1024 * 1024
-"""On an incremental run, consecutive partitions are decided in one task while their
-exported state adds up to at most this (a night's few records per partition)."""
+"""Consecutive partitions are decided in one task while their exported state adds up
+to at most this (a night's few records per partition, a small region's full run)."""
 
 FEED_ZSTD_LEVEL: Final = 1
 """The zstd level of the feed's parts: level 1 wrote a 10 M-record feed's 50 parts
@@ -52,23 +52,21 @@ class PartitionResult:
     feed_file: str | None
 
 
-def decide_groups(
-    partitions: list[int], work_dir: Path, *, incremental: bool, workers: int
-) -> list[list[int]]:
+def decide_groups(partitions: list[int], work_dir: Path, *, workers: int) -> list[list[int]]:
     """How the partitions to decide go to tasks, in order.
 
-    A full run decides each partition in a task of its own (each holds a
-    partition's worth of records). An incremental run decides few records per
-    partition, where a task's fixed cost (a decision, two validations, Prefect's
-    task run: about 0.3 s) outweighs the work: consecutive partitions go
-    together, as many as spreads them evenly over the `workers` tasks that run
-    at once, while their exported state is small (GROUP_STATE_BYTES); a
-    partition whose state is large still goes alone. (A 10 M-record night, 50
-    partitions on 2 threads: 2 groups decided in 4.6 s against 7 groups of at
-    most 8 in 4.8-5.6 s.)
+    Where a partition holds few records (an incremental run's night, a small
+    region's or a test's full run) a task's fixed cost (a decision, two
+    validations, Prefect's task run: about 0.15-0.3 s) outweighs the work:
+    consecutive partitions go together, as many as spreads them evenly over the
+    `workers` tasks that run at once, while their exported state is small
+    (GROUP_STATE_BYTES). A partition whose state is large goes alone, so a full
+    run over a large region still decides each partition in a task of its own
+    (each holds a partition's worth of records in memory). (A 10 M-record
+    night, 50 partitions on 2 threads: 2 groups decided in 4.6 s against 7
+    groups of at most 8 in 4.8-5.6 s; the bundled sample's full run, 16
+    partitions: 2 groups against 16 tasks.)
     """
-    if not incremental:
-        return [[partition] for partition in partitions]
     per_group = max(1, -(-len(partitions) // max(1, workers)))
     groups: list[list[int]] = []
     current: list[int] = []

@@ -1,7 +1,7 @@
 """Partitions decided together give exactly the files each decided alone gives.
 
-An incremental run decides a night's few records per partition, so small
-partitions go to one task together (`decide_groups`); the rules are per record
+A night's few records per partition, or a small region's full run, make small
+partitions, which go to one task together (`decide_groups`); the rules are per record
 and per patient and a patient lies in one partition, so deciding them together
 must not change a byte of any partition's decisions or feed part.
 """
@@ -97,30 +97,34 @@ def test_each_partition_of_a_group_reports_its_own_records(tmp_path: Path) -> No
     assert [result.reasons.get("invalid_record", 0) for result in results] == [1, 0, 0, 0]
 
 
-def test_a_full_run_decides_each_partition_in_a_task_of_its_own(tmp_path: Path) -> None:
+def _state_of_size(work_dir: Path, sizes: dict[int, int]) -> None:
+    for key, size in sizes.items():
+        folder = work_dir / "state" / "records" / f"partition_key={key}"
+        folder.mkdir(parents=True)
+        (folder / "data_0.parquet").write_bytes(b"\0" * size)
+
+
+def test_a_full_run_over_large_partitions_decides_each_in_a_task_of_its_own(
+    tmp_path: Path,
+) -> None:
+    _state_of_size(tmp_path, dict.fromkeys(range(4), GROUP_STATE_BYTES // 2 + 1))
+
+    assert decide_groups([0, 1, 2, 3], tmp_path, workers=2) == [[0], [1], [2], [3]]
+
+
+def test_small_partitions_are_grouped_in_order(tmp_path: Path) -> None:
     _export(tmp_path, PARTITION_RECORDS)
 
-    assert decide_groups([0, 1, 2, 3], tmp_path, incremental=False, workers=2) == [
-        [0],
-        [1],
-        [2],
-        [3],
-    ]
-
-
-def test_an_incremental_run_groups_small_partitions_in_order(tmp_path: Path) -> None:
-    _export(tmp_path, PARTITION_RECORDS)
-
-    assert decide_groups([0, 1, 2, 3], tmp_path, incremental=True, workers=1) == [[0, 1, 2, 3]]
+    assert decide_groups([0, 1, 2, 3], tmp_path, workers=1) == [[0, 1, 2, 3]]
 
 
 @pytest.mark.parametrize(("workers", "sizes"), [(2, [9, 8]), (3, [6, 6, 5]), (40, [1] * 17)])
-def test_an_incremental_runs_groups_spread_evenly_over_the_workers(
+def test_groups_spread_evenly_over_the_workers(
     tmp_path: Path, workers: int, sizes: list[int]
 ) -> None:
     keys = list(range(17))
 
-    groups = decide_groups(keys, tmp_path, incremental=True, workers=workers)
+    groups = decide_groups(keys, tmp_path, workers=workers)
 
     assert [len(group) for group in groups] == sizes
     assert [key for group in groups for key in group] == keys
@@ -128,13 +132,11 @@ def test_an_incremental_runs_groups_spread_evenly_over_the_workers(
 
 @pytest.mark.parametrize("large", [0, 1, 2])
 def test_a_partition_with_large_state_is_decided_alone(tmp_path: Path, large: int) -> None:
-    for key in range(3):
-        folder = tmp_path / "state" / "records" / f"partition_key={key}"
-        folder.mkdir(parents=True)
-        size = GROUP_STATE_BYTES + 1 if key == large else 10
-        (folder / "data_0.parquet").write_bytes(b"\0" * size)
+    _state_of_size(
+        tmp_path, {key: GROUP_STATE_BYTES + 1 if key == large else 10 for key in range(3)}
+    )
 
-    groups = decide_groups([0, 1, 2], tmp_path, incremental=True, workers=1)
+    groups = decide_groups([0, 1, 2], tmp_path, workers=1)
 
     assert [large] in groups
     assert sorted(key for group in groups for key in group) == [0, 1, 2]
