@@ -68,7 +68,7 @@ from flows.load.ingest import (
     record_later,
     store_delivery,
 )
-from flows.load.prepare import PreparedDelivery, prepare_delivery
+from flows.load.prepare import PreparedDelivery, prepare_delivery, shared_parser
 from flows.publish import analytics, feed
 from flows.publish.run_summary import final_state, show_summary
 from flows.publish.snapshot import assemble_snapshot
@@ -117,10 +117,11 @@ def prepare_deliveries(
     """Check, parse and adapt deliveries' files into the work folder (no warehouse: runs
     on any worker that mounts the inbox and the work folder). `label` names the task run."""
     try:
-        return [
-            prepare_delivery(delivery, Path(work_dir), known_sha256, known_stamps)
-            for delivery in deliveries
-        ]
+        with shared_parser(Path(work_dir)) as parser:
+            return [
+                prepare_delivery(delivery, Path(work_dir), known_sha256, known_stamps, parser)
+                for delivery in deliveries
+            ]
     except LocalFailure as failure:
         # This machine failed, not the sender: nothing is recorded against the
         # delivery, and the next run loads it.

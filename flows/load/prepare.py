@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -90,11 +93,29 @@ def delivery_id_of(delivery: DeliveryFolder, sha256: str) -> str:
     return f"{delivery.label}/{sha256[:16]}"
 
 
+@contextmanager
+def shared_parser(work_dir: Path) -> Iterator[reader.ParsingDatabase]:
+    """One DuckDB database to parse a batch of deliveries in, one after another
+    (`reader.ParsingDatabase`), spilling into a private folder of the run's work
+    folder, removed afterwards. Raises LocalFailure when that folder cannot be made."""
+    try:
+        spill_dir = Path(tempfile.mkdtemp(prefix="parse-spill-", dir=work_dir))
+    except OSError as error:
+        raise LocalFailure.of(error, work_dir, "writing the work folder") from None
+    database = reader.ParsingDatabase(spill_dir)
+    try:
+        yield database
+    finally:
+        database.close()
+        shutil.rmtree(spill_dir, ignore_errors=True)
+
+
 def prepare_delivery(
     delivery: DeliveryFolder,
     work_dir: Path,
     known_sha256: frozenset[str] = frozenset(),
     known_stamps: frozenset[FileStamp] = frozenset(),
+    parser: reader.ParsingDatabase | None = None,
 ) -> PreparedDelivery:
     """Judge a delivery's files and, if they pass, adapt its rows into Parquet parts.
 
@@ -111,6 +132,8 @@ def prepare_delivery(
     is only hashed: that decides its verdict. Not even that when `known_stamps`
     holds the folder's file as it is now (same digest named, same size and
     modification time): it is the delivery loaded before, not read again.
+    `parser`: a database shared with the batch's other deliveries (`shared_parser`);
+    without it the parse opens one of its own.
     """
     adapter = adapter_for(delivery.feed)
     fmt: SourceFormat = adapter.FORMAT
@@ -163,6 +186,7 @@ def prepare_delivery(
                 delivery_work,
                 ROWS_PER_SLICE,
                 delivered.line_breaks,
+                parser,
             )
         except DeliveryFileError as error:
             return PreparedDelivery(
@@ -285,6 +309,7 @@ def adapt_in_slices(
     delivery_work: Path,
     rows_per_slice: int,
     line_breaks: LineBreaks | None = None,
+    parser: reader.ParsingDatabase | None = None,
 ) -> AdaptedDelivery:
     """Parse the file and run the adapter over its rows a slice at a time, into Parquet parts.
 
@@ -310,7 +335,9 @@ def adapt_in_slices(
     canonical_paths: list[Path] = []
     bad_text_paths: list[Path] = []
     write_failure: OSError | pl.exceptions.ComputeError | None = None
-    slices = reader.parse_in_slices(utf8_path, fmt, delivery_work, rows_per_slice, line_breaks)
+    slices = reader.parse_in_slices(
+        utf8_path, fmt, delivery_work, rows_per_slice, line_breaks, database=parser
+    )
     number = 0
     while True:
         try:

@@ -1,0 +1,123 @@
+"""Deliveries parsed one after another in one DuckDB database (`ParsingDatabase`).
+
+Opening a DuckDB database costs about 27 ms, so a batch of small deliveries
+shares one, each parsed on a cursor of its own. Sharing must change nothing: the
+rows, the rejected rows and the counts are what a database of its own gives,
+and one delivery's rejects never reach another's. Its spill folder is private,
+lies in the run's work folder, and is gone afterwards; a failure to write there
+is this machine's, never the sender's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from flows.common.errors import DeliveryFileError, LocalFailure
+from flows.load import reader
+from flows.load.prepare import shared_parser
+from transforms.sources import journalia
+
+FMT = journalia.FORMAT
+
+
+def _row(record_id: str, *, extra: str = "") -> str:
+    return (
+        f"{record_id},1,198503122387,SE2321000131-E000000005001,Diabetesmottagningen,"
+        f"DIABETESANTECKNING,2019-11-01 00:30:15,1,A,Rubrik,Text{extra}"
+    )
+
+
+FILES = {
+    "one bad row": [_row("J-1"), _row("J-2", extra=",too,many"), _row("J-3")],
+    "clean": [_row("J-4"), _row("J-5")],
+    "two bad rows": [_row("J-6", extra=",x"), "J-7,1", _row("J-8")],
+}
+"""Each file's data lines; the bad ones break the CSV structure (DuckDB rejects them)."""
+
+ERRNO_28 = '{"errno":"28"}'
+"""How DuckDB's message carries the operating system's error number (no space left)."""
+
+
+def _utf8(folder: Path, lines: list[str]) -> Path:
+    folder.mkdir(parents=True)
+    path = folder / FMT.file_name
+    path.write_text("\n".join([FMT.delimiter.join(FMT.columns), *lines]) + "\n", "utf-8-sig")
+    return reader.prepare_utf8(path, FMT, folder / "work")
+
+
+def _parse(
+    utf8: Path, work: Path, database: reader.ParsingDatabase | None
+) -> tuple[pl.DataFrame, reader.ParsedRows]:
+    slices = reader.parse_in_slices(utf8, FMT, work, 1_000, database=database)
+    pieces = []
+    while True:
+        try:
+            pieces.append(next(slices))
+        except StopIteration as done:
+            return pl.concat(pieces), done.value
+
+
+def test_deliveries_parsed_in_one_shared_database_equal_each_parsed_in_its_own(
+    tmp_path: Path,
+) -> None:
+    files = {
+        name: _utf8(tmp_path / "in" / str(i), lines)
+        for i, (name, lines) in enumerate(FILES.items())
+    }
+
+    alone = {name: _parse(utf8, tmp_path / "alone" / name, None) for name, utf8 in files.items()}
+    with shared_parser(tmp_path) as database:
+        shared = {
+            name: _parse(utf8, tmp_path / "shared" / name, database) for name, utf8 in files.items()
+        }
+
+    for name in FILES:
+        rows, parsed = shared[name]
+        alone_rows, alone_parsed = alone[name]
+        assert rows.equals(alone_rows), name
+        assert parsed.rejects.equals(alone_parsed.rejects), name
+        assert parsed.row_count == alone_parsed.row_count == len(FILES[name]), name
+    assert [shared[name][1].rejects.height for name in FILES] == [1, 0, 2]
+
+
+def test_a_batchs_spill_folder_is_private_in_the_work_folder_and_removed_afterwards(
+    tmp_path: Path,
+) -> None:
+    with shared_parser(tmp_path) as database:
+        spill = database.spill_dir
+        assert spill.parent == tmp_path
+        assert spill.stat().st_mode & 0o077 == 0
+
+    assert not spill.exists()
+
+
+def test_a_work_folder_that_cannot_take_the_spill_folder_is_this_machines_failure(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(LocalFailure), shared_parser(tmp_path / "gone"):
+        pass
+
+
+@pytest.mark.parametrize("named", ["spill", "work"])
+def test_an_io_error_naming_the_spill_or_work_folder_is_this_machines_failure(
+    tmp_path: Path, named: str
+) -> None:
+    folder = tmp_path / named
+    error = duckdb.IOException(f'IO Error: Could not write file "{folder}/x.tmp": ' + ERRNO_28)
+
+    failure = reader._parse_failure(error, FMT, tmp_path / "work", tmp_path / "spill")
+
+    assert isinstance(failure, LocalFailure)
+    assert "ENOSPC" in str(failure)
+
+
+def test_an_io_error_naming_neither_folder_is_the_files(tmp_path: Path) -> None:
+    error = duckdb.IOException('IO Error: Could not read "/elsewhere/x": ' + ERRNO_28)
+
+    failure = reader._parse_failure(error, FMT, tmp_path / "work", tmp_path / "spill")
+
+    assert isinstance(failure, DeliveryFileError)
