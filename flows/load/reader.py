@@ -220,8 +220,9 @@ def parse_in_slices(
     them itself. `line_breaks`, the CSV file's line-break bytes as that pass
     counted them, spares the reject numbering a pass of its own over the file
     when they show the file has no empty line (`flows/load/skipped_lines.py`).
-    `database`: the shared one to parse in (`ParsingDatabase`); without it, one
-    of its own, spilling into `work_dir`.
+    `database`: the shared one to parse in (`ParsingDatabase`), closed (to be
+    opened anew) if the parse fails; without it, one of its own, spilling into
+    `work_dir`.
     """
     work_dir.mkdir(parents=True, exist_ok=True)
     # A file without the contract's optional columns reads as if they were empty.
@@ -241,16 +242,16 @@ def parse_in_slices(
         # One JSON object a line: no CSV quoting, a delimiter JSON text cannot hold
         # unescaped, so each line arrives whole as one field.
         options = {"delim": "\x1f", "quote": "", "escape": "", "header": False}
-    own: ParsingDatabase | None = None
+    own = database is None
     if database is None:
-        database = own = ParsingDatabase(work_dir / "spill")
+        database = ParsingDatabase(work_dir / "spill")
     try:
         connection = database.cursor()
     except BaseException:
-        if own is not None:
-            own.close()
+        database.close()
         raise
     spill_dir = database.spill_dir
+    parsed_whole = False
     try:
         padding = "".join(f", NULL::VARCHAR AS {name}" for name in absent)
         read = (
@@ -333,10 +334,14 @@ def parse_in_slices(
             rejects = connection.sql(load_sql("ingest/rejected_lines")).pl()
         except duckdb.Error as error:
             raise _parse_failure(error, fmt, work_dir, spill_dir) from None
+        parsed_whole = True
     finally:
         connection.close()
-        if own is not None:
-            own.close()
+        # A shared database is closed after a failed parse too (DuckDB may have
+        # invalidated it): the batch's next delivery opens a new one, and never
+        # inherits this file's failure as its own.
+        if own or not parsed_whole:
+            database.close()
     header_rows = 1 if fmt.kind == "csv" else 0
     if not rejects.is_empty():
         # DuckDB yields no row for an empty line (nor, for NDJSON, for a blank one,
@@ -371,7 +376,11 @@ def parse_in_slices(
 
 
 def parse_rows(
-    utf8_path: Path, fmt: SourceFormat, work_dir: Path, line_breaks: LineBreaks | None = None
+    utf8_path: Path,
+    fmt: SourceFormat,
+    work_dir: Path,
+    line_breaks: LineBreaks | None = None,
+    database: ParsingDatabase | None = None,
 ) -> RawDelivery:
     """Parse a whole file into memory, checking its line lengths first (small files: tests).
 
@@ -379,7 +388,9 @@ def parse_rows(
     checked line lengths in its one pass over the bytes.
     """
     _refuse_uncountable_lines(utf8_path)
-    slices = parse_in_slices(utf8_path, fmt, work_dir, _MAX_BATCH_ROWS, line_breaks)
+    slices = parse_in_slices(
+        utf8_path, fmt, work_dir, _MAX_BATCH_ROWS, line_breaks, database=database
+    )
     pieces: list[pl.DataFrame] = []
     while True:
         try:

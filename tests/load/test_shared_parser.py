@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
-import polars as pl
 import pytest
 
 from flows.common.errors import DeliveryFileError, LocalFailure
@@ -49,18 +48,6 @@ def _utf8(folder: Path, lines: list[str]) -> Path:
     return reader.prepare_utf8(path, FMT, folder / "work")
 
 
-def _parse(
-    utf8: Path, work: Path, database: reader.ParsingDatabase | None
-) -> tuple[pl.DataFrame, reader.ParsedRows]:
-    slices = reader.parse_in_slices(utf8, FMT, work, 1_000, database=database)
-    pieces = []
-    while True:
-        try:
-            pieces.append(next(slices))
-        except StopIteration as done:
-            return pl.concat(pieces), done.value
-
-
 def test_deliveries_parsed_in_one_shared_database_equal_each_parsed_in_its_own(
     tmp_path: Path,
 ) -> None:
@@ -69,19 +56,48 @@ def test_deliveries_parsed_in_one_shared_database_equal_each_parsed_in_its_own(
         for i, (name, lines) in enumerate(FILES.items())
     }
 
-    alone = {name: _parse(utf8, tmp_path / "alone" / name, None) for name, utf8 in files.items()}
+    alone = {
+        name: reader.parse_rows(utf8, FMT, tmp_path / "alone" / name)
+        for name, utf8 in files.items()
+    }
     with shared_parser(tmp_path) as database:
         shared = {
-            name: _parse(utf8, tmp_path / "shared" / name, database) for name, utf8 in files.items()
+            name: reader.parse_rows(utf8, FMT, tmp_path / "shared" / name, database=database)
+            for name, utf8 in files.items()
         }
 
     for name in FILES:
-        rows, parsed = shared[name]
-        alone_rows, alone_parsed = alone[name]
-        assert rows.equals(alone_rows), name
-        assert parsed.rejects.equals(alone_parsed.rejects), name
-        assert parsed.row_count == alone_parsed.row_count == len(FILES[name]), name
-    assert [shared[name][1].rejects.height for name in FILES] == [1, 0, 2]
+        assert shared[name].rows.equals(alone[name].rows), name
+        assert shared[name].rejects.equals(alone[name].rejects), name
+        assert shared[name].row_count == alone[name].row_count == len(FILES[name]), name
+    assert [shared[name].rejects.height for name in FILES] == [1, 0, 2]
+
+
+def test_after_a_failed_parse_the_batchs_next_delivery_gets_a_new_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DuckDB may invalidate a database on a failure; the next delivery must not
+    # inherit it (and be rejected for another file's fault).
+    good = _utf8(tmp_path / "in", FILES["one bad row"])
+    opened: list[duckdb.DuckDBPyConnection] = []
+    connect = duckdb.connect
+
+    def counted_connect() -> duckdb.DuckDBPyConnection:
+        opened.append(connect())
+        return opened[-1]
+
+    monkeypatch.setattr(reader.duckdb, "connect", counted_connect)
+
+    with shared_parser(tmp_path) as database:
+        gone = tmp_path / "in" / "gone.csv"
+        with pytest.raises(DeliveryFileError):  # DuckDB finds no file to parse
+            next(reader.parse_in_slices(gone, FMT, tmp_path / "w1", 10, database=database))
+        parsed = reader.parse_rows(good, FMT, tmp_path / "w2", database=database)
+        again = reader.parse_rows(good, FMT, tmp_path / "w3", database=database)
+
+    assert len(opened) == 2  # one for the failed parse, one for the two after it
+    assert parsed.rows.equals(reader.parse_rows(good, FMT, tmp_path / "alone").rows)
+    assert again.rejects.equals(parsed.rejects)
 
 
 def test_a_batchs_spill_folder_is_private_in_the_work_folder_and_removed_afterwards(
