@@ -19,7 +19,7 @@ import polars as pl
 from flows.common.feed_folder import RECORDS_DIR, LiveSnapshot, part_entries
 from flows.common.files import fsync_dir, private_dir, sql_literal
 from flows.common.sql import load_sql
-from flows.common.warehouse import limit_resources
+from flows.common.warehouse import WORK_FILE_COMPRESSION, limit_resources
 from transforms.schemas import FEED_COLUMN_TYPES
 
 CHANGE_SET_FILE = "changes/changes.parquet"
@@ -173,6 +173,6 @@ def _candidate_rows(
         path = private_dir(folder) / f"{side}.parquet"
         pl.scan_parquet(files, extra_columns="ignore").filter(
             pl.col("record_id").is_in(ids)
-        ).sink_parquet(path)
+        ).sink_parquet(path, compression=WORK_FILE_COMPRESSION)
         sides.append([str(path)])
     return sides[0], sides[1]
