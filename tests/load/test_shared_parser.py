@@ -10,14 +10,19 @@ is this machine's, never the sender's.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 from flows.common.errors import DeliveryFileError, LocalFailure
 from flows.load import reader
-from flows.load.prepare import shared_parser
+from flows.load.encoding import long_line_reason
+from flows.load.inbox import discover
+from flows.load.prepare import prepare_delivery, shared_parser
+from tests.inbox_builder import delivery_bytes, t4_row, write_delivery
 from transforms.sources import journalia
 
 FMT = journalia.FORMAT
@@ -137,3 +142,37 @@ def test_an_io_error_naming_neither_folder_is_the_files(tmp_path: Path) -> None:
     failure = reader._parse_failure(error, FMT, tmp_path / "work", tmp_path / "spill")
 
     assert isinstance(failure, DeliveryFileError)
+
+
+def test_a_batch_with_a_huge_row_and_a_broken_file_prepares_its_good_delivery_as_alone(
+    tmp_path: Path,
+) -> None:
+    inbox, work = tmp_path / "inbox", tmp_path / "work"
+    huge = [t4_row("T-1"), t4_row("T-2", entry_text="x" * (65 << 20))]
+    broken = delivery_bytes("t4", [t4_row("T-3")]) + b'"T-4;unterminated quote\n' * 3
+    good = [t4_row("T-5"), t4_row("T-6")]
+    write_delivery(inbox, "t4", date(2026, 11, 23), huge)
+    write_delivery(inbox, "t4", date(2026, 11, 24), data=broken, control={"rows": 4})
+    write_delivery(inbox, "t4", date(2026, 11, 25), good)
+    deliveries = sorted(
+        discover(inbox, date(2026, 11, 25)).deliveries, key=lambda d: d.business_date
+    )
+    work.mkdir()
+
+    with shared_parser(work) as parser:
+        batch = [prepare_delivery(delivery, work, parser=parser) for delivery in deliveries]
+    alone = prepare_delivery(deliveries[-1], tmp_path / "alone")
+
+    assert batch[0].verdict == "rejected"
+    assert batch[0].error == long_line_reason(3)
+    # Parsed in the shared database (the open quote swallows the lines after it)
+    # and judged on its own rows.
+    assert (
+        batch[1].error == "row count mismatch: the control file says 4, the file holds 3 data rows"
+    )
+    assert batch[2].verdict == alone.verdict == "prepared"
+    assert (
+        pl.read_parquet(batch[2].canonical_files)
+        .drop("delivery_id")
+        .equals(pl.read_parquet(alone.canonical_files).drop("delivery_id"))
+    )
