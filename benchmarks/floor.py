@@ -1,0 +1,293 @@
+"""The floor under a full run: what the contract makes the job write, each write timed alone.
+
+    uv run python benchmarks/floor.py WAREHOUSE SCRATCH [--repeat 3]
+
+Takes a full run's warehouse (attached read only) and writes what the run
+stored in it again into fresh DuckDB files in SCRATCH, one table at a time,
+with the job's own statements and connection settings:
+
+  record_versions     every valid version with its text, each system in its
+                      own transaction and connection, as the load stores them
+  decisions           the latest decision of every record
+  decision_history    the job's audit trail: one open period per record
+  decision_changes    ... and one change per record (a first run's)
+  record_visibility   the analysts' table, the keyed pseudonym computed
+  analysts' changes   the analysts' copy of the change list
+
+Each write is timed from the rows in the warehouse's own tables to the new
+file closed (its checkpoints included): no parsing, no Parquet, no
+validation, nothing else the job does. Also timed, each in a fresh interpreter: importing the job's
+flow module (Prefect, polars, pandera, DuckDB), and the same followed by an
+empty Prefect flow run (against PREFECT_API_URL when it is set, as the
+benchmark's runs are): the fixed cost of any run of the job.
+
+Any job that keeps the contract on this machine does at least what the peer
+does plus these writes: their sum plus the peer's time is a lower bound on a
+full run, and what the targets must leave room for. A benchmark, not a test:
+nothing here asserts. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from flows.common.sql import load_sql  # noqa: E402
+from flows.common.warehouse import limit_resources  # noqa: E402
+
+PSEUDONYM_KEY = "floor-benchmark-key"
+"""The analysts' key here: any will do, the cost of the hash does not depend on it."""
+
+
+@dataclass(frozen=True)
+class Timing:
+    wall: float
+    cpu: float
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("warehouse", type=Path)
+    parser.add_argument("scratch", type=Path, help="a folder for the fresh files (emptied)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per write; medians shown")
+    parser.add_argument(
+        "--inbox", type=Path, help="also time the sha256 of its data files dated <= --as-of"
+    )
+    parser.add_argument("--as-of", default="2026-11-24", help="the full run's business date")
+    parser.add_argument("--json", type=Path, help="also write the figures here (benchmarks/run.py)")
+    args = parser.parse_args()
+    shutil.rmtree(args.scratch, ignore_errors=True)
+    args.scratch.mkdir(parents=True)
+
+    source = duckdb.connect(str(args.warehouse), read_only=True)
+    rows: dict[str, int] = {}
+    timings: dict[str, list[Timing]] = {}
+
+    def measure(name: str, count: str, write: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
+        with duckdb.connect(str(args.warehouse), read_only=True) as counting:
+            rows[name] = int(counting.execute(f"SELECT count(*) FROM {count}").fetchall()[0][0])
+        for attempt in range(args.repeat):
+            target = args.scratch / f"floor-{attempt}.duckdb"
+            timings.setdefault(name, []).append(
+                _timed(partial(_into_fresh_file, target, args.warehouse, write))
+            )
+            target.unlink()
+            print(f"{name}: {timings[name][-1].wall:.2f} s", file=sys.stderr)
+
+    systems = [
+        str(system)
+        for (system,) in source.execute(
+            "SELECT DISTINCT source_system FROM record_versions ORDER BY 1"
+        ).fetchall()
+    ]
+    source.close()
+
+    def store_versions(connection: duckdb.DuckDBPyConnection) -> None:
+        connection.execute(load_sql("warehouse/create_record_versions"))
+        connection.execute("CHECKPOINT")
+        for system in systems:  # each system in a transaction of its own, as the load does
+            connection.execute("BEGIN TRANSACTION")
+            connection.execute(
+                "INSERT INTO record_versions BY NAME "
+                "SELECT * FROM source.record_versions WHERE source_system = $system",
+                {"system": system},
+            )
+            connection.execute("COMMIT")
+            connection.execute("CHECKPOINT")
+
+    measure("record_versions", "record_versions", store_versions)
+    for table in ("decisions", "decision_history", "decision_changes"):
+        measure(table, table, partial(_copy, table=table))
+    measure(
+        "analysts' record_visibility",
+        "decisions",
+        lambda connection: _analysts_table(
+            connection,
+            "record_visibility",
+            {"key": PSEUDONYM_KEY, "only_records": None},
+        ),
+    )
+    measure(
+        "analysts' decision_changes",
+        "decision_changes",
+        lambda connection: _analysts_table(connection, "decision_changes", {"only_run": None}),
+    )
+
+    checks: dict[str, list[Timing]] = {}
+    with duckdb.connect(str(args.warehouse), read_only=True) as reading:
+        limit_resources(reading, args.scratch / "state.tmp")
+        state = f"SELECT count(*) FROM ({load_sql('state/current_records')})"
+        parameters = {"as_of": args.as_of, "partitions": 50, "only_records": None}
+        checks["each record's version on the business date (the state query, counted)"] = [
+            _timed(partial(_consume, reading, state, parameters)) for _ in range(args.repeat)
+        ]
+    if args.inbox is not None:
+        files = sorted(
+            path
+            for path in args.inbox.glob("*/*/*")
+            if path.name != "_control.json" and path.parent.name <= args.as_of
+        )
+        size = sum(path.stat().st_size for path in files) / 1e9
+        checks[f"the sha256 of the data files ({size:.2f} GB, one core)"] = [
+            _timed(partial(_hash, files)) for _ in range(args.repeat)
+        ]
+
+    fixed = {
+        "import the job's flow module": _fresh_interpreter("import flows.nightly", args.repeat),
+        "the same, then an empty Prefect flow run": _fresh_interpreter(
+            "import flows.nightly\n"
+            "from prefect import flow\n"
+            "@flow(name='floor-empty', persist_result=False)\n"
+            "def empty() -> None:\n    pass\n"
+            "empty()",
+            args.repeat,
+        ),
+    }
+    floor = _summary(rows, timings, checks, fixed)
+    print(render(floor), end="")
+    if args.json is not None:
+        args.json.write_text(json.dumps(floor, indent=2), encoding="utf-8")
+
+
+def _consume(
+    connection: duckdb.DuckDBPyConnection, query: str, parameters: dict[str, object]
+) -> None:
+    connection.execute(query, parameters).fetchall()
+
+
+def _hash(files: list[Path]) -> None:
+    for path in files:
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+
+
+def _timed(work: Callable[[], None]) -> Timing:
+    cpu = sum(os.times()[:2])
+    started = time.perf_counter()
+    work()
+    return Timing(time.perf_counter() - started, sum(os.times()[:2]) - cpu)
+
+
+def _into_fresh_file(
+    target: Path, warehouse: Path, write: Callable[[duckdb.DuckDBPyConnection], None]
+) -> None:
+    """`write` into a new DuckDB file, the warehouse attached read only as `source`;
+    timed up to the new file closed, so its checkpoint is included."""
+    connection = duckdb.connect(":memory:")
+    try:
+        limit_resources(connection, target.with_name(target.name + ".tmp"))
+        connection.execute(f"ATTACH '{warehouse}' AS source (READ_ONLY)")
+        connection.execute(f"ATTACH '{target}' AS target")
+        connection.execute("USE target")
+        write(connection)
+        connection.execute("USE memory")
+        connection.execute("DETACH target")
+    finally:
+        connection.close()
+
+
+def _copy(connection: duckdb.DuckDBPyConnection, table: str) -> None:
+    """A warehouse table as the job creates it, filled from the source's rows."""
+    connection.execute(load_sql(f"warehouse/create_{table}"))
+    connection.execute(f"INSERT INTO {table} BY NAME SELECT * FROM source.{table}")
+
+
+def _analysts_table(
+    connection: duckdb.DuckDBPyConnection, table: str, parameters: dict[str, object]
+) -> None:
+    """An analysts' table by the job's own query over the warehouse, as the job builds it."""
+    connection.execute("USE source")
+    connection.execute(
+        f"CREATE TABLE target.{table} AS {load_sql(f'analytics/{table}')}", parameters
+    )
+    connection.execute("USE target")
+
+
+def _fresh_interpreter(code: str, repeat: int) -> list[Timing]:
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    found = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-c", code],
+            check=True,
+            cwd=ROOT,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        found.append(Timing(time.perf_counter() - started, float("nan")))
+    return found
+
+
+def _summary(
+    rows: dict[str, int],
+    timings: dict[str, list[Timing]],
+    checks: dict[str, list[Timing]],
+    fixed: dict[str, list[Timing]],
+) -> dict[str, Any]:
+    """Medians per measurement, and what they add to the peer's time together."""
+
+    def medians(found: dict[str, list[Timing]], kind: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "what": name,
+                "kind": kind,
+                "rows": rows.get(name),
+                "wall_s": round(statistics.median(timing.wall for timing in runs), 2),
+                "cpu_s": round(statistics.median(timing.cpu for timing in runs), 2),
+            }
+            for name, runs in found.items()
+        ]
+
+    items = medians(timings, "write") + medians(checks, "read") + medians(fixed, "fixed")
+    writes = [item for item in items if item["kind"] == "write"]
+    reads = [item for item in items if item["kind"] == "read"]
+    # The last fixed cost (the job's imports, then a flow run) includes the first.
+    fixed_s = [item for item in items if item["kind"] == "fixed"][-1]["wall_s"]
+    return {
+        "items": items,
+        "writes_s": round(sum(item["wall_s"] for item in writes), 2),
+        "writes_cpu_s": round(sum(item["cpu_s"] for item in writes), 2),
+        "extra_s": round(sum(item["wall_s"] for item in writes + reads) + fixed_s, 2),
+    }
+
+
+def render(floor: dict[str, Any]) -> str:
+    """The figures as a Markdown table."""
+    lines = ["| what | rows | wall s (median) | CPU s (median) |", "|---|---|---|---|"]
+    for item in floor["items"]:
+        rows = f"{item['rows']:,}" if item["rows"] is not None else ""
+        cpu = "" if item["kind"] == "fixed" else f"{item['cpu_s']:.2f}"
+        where = " (a fresh interpreter)" if item["kind"] == "fixed" else ""
+        lines.append(f"| {item['what']}{where} | {rows} | {item['wall_s']:.2f} | {cpu} |")
+        if item is [i for i in floor["items"] if i["kind"] == "write"][-1]:
+            lines.append(
+                f"| **the writes together** | | **{floor['writes_s']:.2f}** | "
+                f"**{floor['writes_cpu_s']:.2f}** |"
+            )
+    lines.append(f"| **all of it: to add to the peer's time** | | **{floor['extra_s']:.2f}** | |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
