@@ -8,6 +8,9 @@ history, day 2: a ~0.3 % delta), then measures, each in a fresh process
   nightly   `jvn run` for day 2 on top (the delta)
   rerun     `jvn run` for day 2 again under a changed rule file (T4 start moved)
   peer      benchmarks/peer.sql over day 1's deliveries (Melior transcoded first)
+  floor     benchmarks/floor.py on the full run's warehouse: what the contract makes
+            any job write and read beyond the peer, each timed alone, so that
+            "floor / peer" is the least a full run can cost against the peer
 
 and prints a Markdown table (also written to <out>/results.md and results.json).
 Timings are medians of --repeat runs where repeated. This is a benchmark, not a
@@ -61,7 +64,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep generated inboxes")
     parser.add_argument(
         "--stages",
-        default="full,nightly,rerun,peer",
+        default="full,peer,floor,nightly,rerun",
         help="which measurements (comma-separated; full is always run)",
     )
     parser.add_argument(
@@ -155,6 +158,8 @@ def bench_size(
     result["full"] = median_of(fulls)
     if peers:
         result["peer"] = median_of(peers)
+    if "floor" in stages:  # on the full run's warehouse, before the nightly run adds to it
+        result["floor"] = run_floor(inbox, folder, DAY_1, repeat)
     if "nightly" in stages:
         result["nightly"] = job("nightly", DAY_2)
     rules = folder / "rules-t4-moved.toml"
@@ -190,6 +195,31 @@ def run_peer(inbox: Path, folder: Path, as_of: date) -> dict[str, Any]:
         ],
         folder / "peer.log",
     )
+
+
+def run_floor(inbox: Path, folder: Path, as_of: date, repeat: int) -> dict[str, Any]:
+    """benchmarks/floor.py on the full run's warehouse, in its own process."""
+    figures = folder / "floor.json"
+    measure(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "floor.py"),
+            str(folder / "data" / "warehouse.duckdb"),
+            str(folder / "floor"),
+            "--repeat",
+            str(max(repeat, 3)),
+            "--inbox",
+            str(inbox),
+            "--as-of",
+            as_of.isoformat(),
+            "--json",
+            str(figures),
+        ],
+        folder / "floor.log",
+    )
+    shutil.rmtree(folder / "floor", ignore_errors=True)
+    floor: dict[str, Any] = json.loads(figures.read_text(encoding="utf-8"))
+    return floor
 
 
 def exempt_units_from_rules() -> str:
@@ -260,22 +290,34 @@ def render(results: list[dict[str, Any]]) -> str:
             else "a temporary server per run"
         ),
         "",
-        "| records | partitions | generate s | full s | peer s | full / peer | nightly s | "
-        "nightly / full | rerun s | peak RSS full MiB | peak RSS peer MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| records | partitions | generate s | full s | peer s | full / peer | floor / peer | "
+        "nightly s | nightly / full | rerun s | peak RSS full MiB | peak RSS peer MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        full, peer = r["full"], r.get("peer")
+        full, peer, floor = r["full"], r.get("peer"), r.get("floor")
         nightly, rerun = r.get("nightly"), r.get("rerun")
         versus_peer = f"{full['wall_s'] / peer['wall_s']:.2f}" if peer else "-"
+        floor_versus_peer = (
+            f"{(peer['wall_s'] + floor['extra_s']) / peer['wall_s']:.2f}" if peer and floor else "-"
+        )
         versus_full = f"{nightly['wall_s'] / full['wall_s']:.2f}" if nightly else "-"
         lines.append(
             f"| {r['records']:,} | {r['partitions']} | {r['generate']['wall_s']} | "
             f"{full['wall_s']} | {peer['wall_s'] if peer else '-'} | {versus_peer} | "
+            f"{floor_versus_peer} | "
             f"{nightly['wall_s'] if nightly else '-'} | {versus_full} | "
             f"{rerun['wall_s'] if rerun else '-'} | "
             f"{full['peak_rss_mib']} | {peer['peak_rss_mib'] if peer else '-'} |"
         )
+    for r in results:
+        if "floor" in r:
+            items = ", ".join(f"{item['what']} {item['wall_s']}" for item in r["floor"]["items"])
+            lines += [
+                "",
+                f"Floor at {r['records']:,} (benchmarks/floor.py; seconds, medians): {items}; "
+                f"added to the peer's time: {r['floor']['extra_s']}",
+            ]
     lines += ["", "Stage seconds (full / nightly / rerun):", ""]
     for r in results:
         for tag in ("full", "nightly", "rerun"):
