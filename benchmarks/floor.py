@@ -46,11 +46,10 @@ from typing import Any
 
 import duckdb
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from flows.common.sql import load_sql
+from flows.common.warehouse import limit_resources
 
-from flows.common.sql import load_sql  # noqa: E402
-from flows.common.warehouse import limit_resources  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 LEAN_DECISIONS = """
 CREATE TABLE decisions (
