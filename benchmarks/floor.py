@@ -1,13 +1,15 @@
-"""The floor under a full run: what the contract makes the job write, each write timed alone.
+"""The floor under a full run: what the contract makes any job write and read beyond the peer.
 
     uv run python benchmarks/floor.py WAREHOUSE SCRATCH [--repeat 3]
+        [--inbox INBOX --as-of DATE] [--lean] [--json FILE]
 
 Takes a full run's warehouse (attached read only) and writes what the run
 stored in it again into fresh DuckDB files in SCRATCH, one table at a time,
 with the job's own statements and connection settings:
 
-  record_versions     every valid version with its text, each system in its
-                      own transaction and connection, as the load stores them
+  record_versions     every valid version with its text, each system in a
+                      transaction of its own and checkpointed after it, as
+                      the load's connection for that system is when it closes
   decisions           the latest decision of every record
   decision_history    the job's audit trail: one open period per record
   decision_changes    ... and one change per record (a first run's)
@@ -16,15 +18,20 @@ with the job's own statements and connection settings:
 
 Each write is timed from the rows in the warehouse's own tables to the new
 file closed (its checkpoints included): no parsing, no Parquet, no
-validation, nothing else the job does. Also timed, each in a fresh interpreter: importing the job's
-flow module (Prefect, polars, pandera, DuckDB), and the same followed by an
-empty Prefect flow run (against PREFECT_API_URL when it is set, as the
-benchmark's runs are): the fixed cost of any run of the job.
+validation, nothing else the job does. Also timed: the state query's choice
+of each record's version on DATE (counted, not written); with --inbox, the
+sha256 of the data files dated up to DATE (one core); and, each in a fresh
+interpreter, importing the job's flow module (Prefect, polars, pandera,
+DuckDB), then the same followed by an empty Prefect flow run (against
+PREFECT_API_URL when it is set, as the benchmark's runs are): the fixed cost
+of any run. With --lean, also the two tables the spec names whose layout is
+the job's choice, in the leanest layouts found (not added to the sum).
 
-Any job that keeps the contract on this machine does at least what the peer
-does plus these writes: their sum plus the peer's time is a lower bound on a
-full run, and what the targets must leave room for. A benchmark, not a test:
-nothing here asserts. Prints a Markdown table.
+Any job that keeps the contract does at least what the peer does plus all
+of this: the peer's time plus the sum is a lower bound on a full run on this
+machine, and what the targets must leave room for. A benchmark, not a test:
+nothing here asserts. Prints a Markdown table (docs/benchmarks.md, fifteenth
+sitting, says how to read it).
 """
 
 from __future__ import annotations
