@@ -53,6 +53,7 @@ from typing import Any
 
 import duckdb
 
+from flows.common.files import sql_literal
 from flows.common.sql import load_sql
 from flows.common.warehouse import limit_resources
 
@@ -188,6 +189,7 @@ def main() -> None:
     with duckdb.connect(str(args.warehouse), read_only=True) as reading:
         limit_resources(reading, args.scratch / "state.tmp")
         state = f"SELECT count(*) FROM ({load_sql('state/current_records')})"
+        # The partition count only numbers the partitions: any will do.
         parameters = {"as_of": args.as_of, "partitions": 50, "only_records": None}
         checks["each record's version on the business date (the state query, counted)"] = [
             _timed(partial(_consume, reading, state, parameters)) for _ in range(args.repeat)
@@ -249,8 +251,8 @@ def _into_fresh_file(
     connection = duckdb.connect(":memory:")
     try:
         limit_resources(connection, target.with_name(target.name + ".tmp"))
-        connection.execute(f"ATTACH '{warehouse}' AS source (READ_ONLY)")
-        connection.execute(f"ATTACH '{target}' AS target")
+        connection.execute(f"ATTACH '{sql_literal(warehouse)}' AS source (READ_ONLY)")
+        connection.execute(f"ATTACH '{sql_literal(target)}' AS target")
         connection.execute("USE target")
         write(connection)
         connection.execute("USE memory")
