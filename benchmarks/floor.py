@@ -105,7 +105,11 @@ class Timing:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("warehouse", type=Path)
-    parser.add_argument("scratch", type=Path, help="a folder for the fresh files (emptied)")
+    parser.add_argument(
+        "scratch",
+        type=Path,
+        help="a folder for the fresh files: new, empty, or one floor.py made before (emptied)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs per write; medians shown")
     parser.add_argument(
         "--inbox", type=Path, help="also time the sha256 of its data files dated <= --as-of"
@@ -118,8 +122,7 @@ def main() -> None:
         help="also time the spec's tables in the leanest layouts found (not added to the sum)",
     )
     args = parser.parse_args()
-    shutil.rmtree(args.scratch, ignore_errors=True)
-    args.scratch.mkdir(parents=True)
+    _fresh_scratch(args.scratch, args.warehouse)
 
     source = duckdb.connect(str(args.warehouse), read_only=True)
     rows: dict[str, int] = {}
@@ -220,6 +223,28 @@ def main() -> None:
     print(render(floor), end="")
     if args.json is not None:
         args.json.write_text(json.dumps(floor, indent=2), encoding="utf-8")
+
+
+SCRATCH_MARK = ".floor-scratch"
+"""In a scratch folder this script made: only such a folder is emptied again."""
+
+
+def _fresh_scratch(scratch: Path, warehouse: Path) -> None:
+    """Make `scratch` empty: new, empty already, or one this script made before.
+
+    A mistyped folder (the data folder, say) is refused, never emptied.
+    """
+    if warehouse.resolve().is_relative_to(scratch.resolve()):
+        raise SystemExit(f"floor.py: {scratch} holds the warehouse; give a folder of its own")
+    if scratch.exists():
+        if any(scratch.iterdir()) and not (scratch / SCRATCH_MARK).exists():
+            raise SystemExit(
+                f"floor.py: {scratch} is not empty and not a scratch folder of floor.py; "
+                "give a new or empty folder"
+            )
+        shutil.rmtree(scratch)
+    scratch.mkdir(parents=True)
+    (scratch / SCRATCH_MARK).touch()
 
 
 def _consume(
