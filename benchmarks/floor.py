@@ -37,7 +37,6 @@ sitting, says how to read it).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -53,44 +52,16 @@ from typing import Any
 
 import duckdb
 
-from flows.common.files import sql_literal
+from flows.common.files import file_sha256, sql_literal
 from flows.common.sql import load_sql
 from flows.common.warehouse import limit_resources
 
 ROOT = Path(__file__).resolve().parents[1]
 
-LEAN_DECISIONS = """
-CREATE TABLE decisions (
-    record_id     VARCHAR NOT NULL USING COMPRESSION uncompressed,
-    visible       BOOLEAN NOT NULL,
-    reason        VARCHAR NOT NULL,
-    reasons       VARCHAR[] NOT NULL,
-    rules_version VARCHAR NOT NULL,
-    run_id        VARCHAR NOT NULL
-);
-INSERT INTO decisions
-SELECT record_id, visible, reason, reasons, rules_version, run_id FROM source.decisions
-"""
-"""`--lean`: the least a decisions table can hold (a record's visibility, its reasons,
-under which rules, in which run), instead of the job's 16 columns."""
-
-LEAN_VISIBILITY = """
-CREATE TABLE record_visibility AS
-WITH pseudonyms AS (
-    SELECT
-        patient_id,
-        CAST('0x' || substr(sha256($key || ':' || sha256($key || ':' || patient_id)), 1, 16)
-             AS UBIGINT) AS patient_key
-    FROM (SELECT DISTINCT patient_id FROM source.decisions WHERE patient_id IS NOT NULL)
-)
-SELECT record_id, source_system, care_unit_hsa_id, care_unit_name, info_type,
-       documented_date, visible, reason, reasons, rules_version, run_id,
-       pseudonym.patient_key
-FROM source.decisions
-LEFT JOIN pseudonyms AS pseudonym USING (patient_id)
-"""
-"""`--lean`: the analysts' table with only the columns interfaces.md names and a
-64-bit keyed pseudonym, instead of the job's 32 hexadecimal characters."""
+LEAN_DECISIONS = Path(__file__).with_name("floor_lean_decisions.sql")
+LEAN_VISIBILITY = Path(__file__).with_name("floor_lean_visibility.sql")
+"""`--lean`: the spec's two tables whose layout is the job's choice, in the leanest
+layouts found (each file says which)."""
 
 PSEUDONYM_KEY = "floor-benchmark-key"
 """The analysts' key here: any will do, the cost of the hash does not depend on it."""
@@ -255,10 +226,7 @@ def _consume(
 
 def _hash(files: list[Path]) -> None:
     for path in files:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
+        file_sha256(path)
 
 
 def _timed(work: Callable[[], None]) -> Timing:
@@ -292,10 +260,9 @@ def _copy(connection: duckdb.DuckDBPyConnection, table: str) -> None:
     connection.execute(f"INSERT INTO {table} BY NAME SELECT * FROM source.{table}")
 
 
-def _run(sql: str, parameters: dict[str, object], connection: duckdb.DuckDBPyConnection) -> None:
-    for statement in sql.split(";"):
-        if statement.strip():
-            connection.execute(statement, parameters or None)
+def _run(sql: Path, parameters: dict[str, object], connection: duckdb.DuckDBPyConnection) -> None:
+    # Without parameters DuckDB runs every statement of the text in turn.
+    connection.execute(sql.read_text(encoding="utf-8"), parameters or None)
 
 
 def _analysts_table(
