@@ -93,6 +93,10 @@ def main() -> None:
         help="also time the spec's tables in the leanest layouts found (not added to the sum)",
     )
     args = parser.parse_args()
+    if not args.warehouse.is_file():
+        raise SystemExit(f"floor.py: no warehouse file at {args.warehouse}")
+    if args.inbox is not None and not args.inbox.is_dir():
+        raise SystemExit(f"floor.py: no inbox folder at {args.inbox}")
     _fresh_scratch(args.scratch, args.warehouse)
 
     source = duckdb.connect(str(args.warehouse), read_only=True)
@@ -172,7 +176,8 @@ def main() -> None:
         files = sorted(
             path
             for path in args.inbox.glob("*/*/*")
-            if path.name != "_control.json" and path.parent.name <= args.as_of
+            # Regular files only: a FIFO or a device would block the hash.
+            if path.is_file() and path.name != "_control.json" and path.parent.name <= args.as_of
         )
         size = sum(path.stat().st_size for path in files) / 1e9
         checks[f"the sha256 of the data files ({size:.2f} GB, one core)"] = [
